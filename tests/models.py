@@ -1,0 +1,95 @@
+"""Closed-form toy models and tiny offline transformers for the tests."""
+
+from __future__ import annotations
+
+import torch
+
+WORDS = ("the movie was great terrible fun boring plot actors not very good bad a an and it is "
+         "film story".split())
+
+
+class Linear(torch.nn.Module):
+    """f(x) = x @ w + b, one output per column of w."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor | float = 0.0) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w.reshape(w.shape[0], -1).clone())
+        self.b = torch.nn.Parameter(torch.as_tensor(b, dtype=torch.float32).reshape(-1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w + self.b
+
+
+class Additive(torch.nn.Module):
+    """f(x) = sum_j g_j(x_j) with g_j = sin, square, exp, 3x (first four features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        terms = torch.stack([torch.sin(x[:, 0]), x[:, 1] ** 2, torch.exp(x[:, 2]), 3 * x[:, 3]], 1)
+        return terms.sum(1, keepdim=True)
+
+
+class Polynomial2(torch.nn.Module):
+    """f(x) = sum_j a_j x_j + sum_{j<k} B_jk x_j x_k (second order)."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        super().__init__()
+        self.a = a
+        self.b = torch.triu(b, diagonal=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.a + ((x @ self.b) * x).sum(1)).unsqueeze(1)
+
+
+class IGPaperModel(torch.nn.Module):
+    """f(x1, x2) = ReLU(ReLU(x1) - 1 - ReLU(x2)) (Sundararajan et al. 2017, captum BasicModel2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        relu = torch.relu
+        return relu(relu(x[:, 0]) - 1 - relu(x[:, 1])).unsqueeze(1)
+
+
+def mlp(n_in: int = 6, n_hidden: int = 16, n_out: int = 3, seed: int = 0) -> torch.nn.Module:
+    """A smooth tanh MLP with fixed random weights."""
+    gen = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(n_in, n_hidden), torch.nn.Tanh(),
+                                torch.nn.Linear(n_hidden, n_out))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.7)
+    return model
+
+
+def tiny_tokenizer():  # type: ignore[no-untyped-def]
+    """A BERT-style WordPiece fast tokenizer over a small in-memory vocabulary."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = ["##s", "##ing", "##ly", "##ed", "!", ".", ",", "'"]
+    vocab = {t: i for i, t in enumerate(specials + list(WORDS) + pieces)}
+    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   model_max_length=32)
+
+
+def tiny_bert_classifier(seed: int = 0, n_labels: int = 2):  # type: ignore[no-untyped-def]
+    """A 2-layer random BertForSequenceClassification (unit tests only, never for claims)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tok = tiny_tokenizer()
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=48, max_position_embeddings=32,
+                        num_labels=n_labels, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0,
+                        id2label={i: ["NEGATIVE", "POSITIVE", "NEUTRAL"][i] for i in range(n_labels)},
+                        label2id={["NEGATIVE", "POSITIVE", "NEUTRAL"][i]: i for i in range(n_labels)})
+    torch.manual_seed(seed)  # transformers initialises from the global RNG; tests only
+    model = BertForSequenceClassification(config).eval()
+    return model, tok

@@ -1,0 +1,84 @@
+"""posthoc-xai: post-hoc explanations behind one call, ``xai.explain(model, inputs, method=...)``.
+
+The import name ``xai`` belongs to the ``posthoc-xai`` distribution (an unrelated ``xai`` project
+exists on PyPI).
+"""
+
+from __future__ import annotations
+
+from . import exceptions
+from ._capabilities import Capability, Modality
+from ._explain import compatible_methods, explain, list_methods, select_method
+from ._registry import METHODS, Registry, register_method
+from .adapters import (
+    Batch,
+    CallableAdapter,
+    ModelAdapter,
+    SklearnAdapter,
+    TorchModuleAdapter,
+    as_adapter,
+)
+from .exceptions import (
+    ConvergenceWarning,
+    IgnoredParameterWarning,
+    IncompatibleModelError,
+    InvalidExplanationError,
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTargetError,
+    MissingDependencyError,
+    TruncationWarning,
+    UnknownNameError,
+    UnsupportedModelError,
+    XAIError,
+    XAIWarning,
+)
+from .explanation import Explanation, ResolvedTarget
+from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
+from .methods import IntegratedGradients, Method, Occlusion, ShapleySampling
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "Batch",
+    "CallableAdapter",
+    "Capability",
+    "ConvergenceWarning",
+    "Explanation",
+    "FeatureSpace",
+    "IgnoredParameterWarning",
+    "IncompatibleModelError",
+    "IntegratedGradients",
+    "InvalidExplanationError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "InvalidTargetError",
+    "Method",
+    "MissingDependencyError",
+    "Modality",
+    "ModelAdapter",
+    "Occlusion",
+    "Registry",
+    "ResolvedTarget",
+    "ShapleySampling",
+    "SklearnAdapter",
+    "TensorFeatures",
+    "TextFeatures",
+    "TokenFeatures",
+    "TorchModuleAdapter",
+    "TruncationWarning",
+    "UnknownNameError",
+    "UnsupportedModelError",
+    "WordFeatures",
+    "XAIError",
+    "XAIWarning",
+    "__version__",
+    "as_adapter",
+    "compatible_methods",
+    "exceptions",
+    "explain",
+    "list_methods",
+    "register_method",
+    "select_method",
+]

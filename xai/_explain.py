@@ -1,0 +1,143 @@
+"""``explain()``: the one call, a thin layer over ``Method.explain``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+
+from ._capabilities import Capability
+from ._registry import METHODS
+from .adapters import as_adapter
+from .adapters._base import ModelAdapter
+from .exceptions import InvalidParameterError
+from .explanation import Explanation
+from .methods._base import Method
+
+__all__ = ["compatible_methods", "explain", "list_methods", "make_method", "select_method"]
+
+#: How ``method="auto"`` chooses: first rule whose capability the adapter has.
+AUTO_RULES: tuple[tuple[Capability, str], ...] = (
+    (Capability.GENERATION, "shapley_sampling"),
+    (Capability.GRADIENTS, "integrated_gradients"),
+    (Capability.FORWARD, "occlusion"),
+)
+
+
+def explain(
+    model: Any,
+    inputs: Any,
+    *,
+    method: str | Method = "auto",
+    target: Any = None,
+    batch_size: int | Literal["auto"] = "auto",
+    random_state: int | torch.Generator | None = None,
+    adapter_options: Mapping[str, Any] | None = None,
+    **method_params: Any,
+) -> Explanation:
+    """Explain ``model``'s prediction(s) on ``inputs`` with one attribution method.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, (model, tokenizer), transformers pipeline, fitted scikit-learn
+        estimator, callable, or ModelAdapter
+    inputs : array-like, tensor, DataFrame, str or list of str
+    method : str or Method, default="auto"
+        Registry name (see :func:`list_methods`) or a configured Method instance. "auto" picks
+        Shapley sampling for generators, Integrated Gradients for differentiable models and
+        occlusion otherwise; the choice is recorded in ``Explanation.method``.
+    target : int, str, sequence, "predicted", "all" or None, default=None
+        Output(s) to explain. None means "predicted" for classifiers and output 0 for
+        single-output models.
+    batch_size : int or "auto", default="auto"
+        Rows per model call (64 for text, 1024 for tabular when "auto").
+    random_state : int, torch.Generator or None, default=None
+        Seed of the method's sampling; the same int gives the same values.
+    adapter_options : mapping, optional
+        Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``).
+    **method_params
+        Fields of the chosen method; only allowed when ``method`` is a str.
+
+    Returns
+    -------
+    Explanation
+        ``values`` of shape (n_examples, n_outputs, n_features).
+
+    Examples
+    --------
+    >>> import torch, xai
+    >>> model = torch.nn.Linear(3, 1)
+    >>> exp = xai.explain(model, torch.ones(2, 3), method="ig", n_steps=8)
+    >>> exp.values.shape
+    torch.Size([2, 1, 3])
+    """
+    adapter = as_adapter(model, **(adapter_options or {}))
+    if isinstance(method, Method):
+        if method_params:
+            msg = ("Pass parameters either in the Method instance or as keyword arguments, "
+                   "not both.")
+            raise TypeError(msg)
+        instance = method
+    else:
+        name = select_method(adapter) if method == "auto" else method
+        instance = make_method(name, method_params)
+    return instance.explain(adapter, inputs, target=target, batch_size=batch_size,
+                            random_state=random_state)
+
+
+def make_method(name: str, params: Mapping[str, Any]) -> Method:
+    """Instantiate the registered method ``name`` with ``params`` (typed errors for bad fields)."""
+    cls = METHODS.get(name)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "none"
+        msg = (f"{cls.__name__} got an unexpected parameter {unknown[0]!r}. Valid parameters "
+               f"of {cls.__name__}: {valid}.")
+        raise InvalidParameterError(msg, owner=cls.__name__, parameter=unknown[0],
+                                    value=params[unknown[0]])
+    missing = [n for n, f in fields.items() if n not in params and
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        msg = f"The {missing[0]!r} parameter of {cls.__name__} is required."
+        raise InvalidParameterError(msg, owner=cls.__name__, parameter=missing[0])
+    return cls(**params)  # type: ignore[no-any-return]
+
+
+def select_method(model: Any) -> str:
+    """The method ``method="auto"`` picks for ``model`` (first matching rule of AUTO_RULES)."""
+    adapter = as_adapter(model)
+    for capability, name in AUTO_RULES:
+        if capability in adapter.capabilities and name in METHODS:
+            cls = METHODS.get(name)
+            if adapter.modality in cls.modalities and cls.requires in adapter.capabilities:
+                return name
+    return "occlusion"
+
+
+def compatible_methods(model: Any) -> list[str]:
+    """Names of the registered methods that can explain ``model``."""
+    adapter = model if isinstance(model, ModelAdapter) else as_adapter(model)
+    out = []
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        if cls.requires in adapter.capabilities and adapter.modality in cls.modalities:
+            out.append(name)
+    return out
+
+
+def list_methods() -> list[dict[str, Any]]:
+    """One row per registered method: name, aliases, class, requirements, modalities, paper."""
+    rows = []
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        rows.append({
+            "name": name, "aliases": METHODS.aliases(name), "class": cls.__name__,
+            "requires": "+".join(cls.requires.names()),
+            "modalities": tuple(sorted(cls.modalities)), "deterministic": cls.deterministic,
+            "summary": doc[0] if doc else "", "reference": getattr(cls, "reference", ""),
+        })
+    return rows

@@ -1,0 +1,110 @@
+"""Model adapters: one class per kind of model, chosen by a declared rule table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..exceptions import UnsupportedModelError
+from ._base import Batch, ModelAdapter
+from ._callable import CallableAdapter
+from ._sklearn import SklearnAdapter
+from ._torch import TorchModuleAdapter
+
+__all__ = [
+    "ADAPTER_RULES",
+    "Batch",
+    "CallableAdapter",
+    "HFClassifierAdapter",
+    "HFPipelineAdapter",
+    "ModelAdapter",
+    "SklearnAdapter",
+    "TorchModuleAdapter",
+    "as_adapter",
+]
+
+
+def safe_isinstance(obj: Any, package: str, class_name: str) -> bool:
+    """``isinstance`` against ``package.<...>.class_name`` without importing ``package``."""
+    return any(
+        c.__name__ == class_name and c.__module__.split(".")[0] == package
+        for c in type(obj).__mro__
+    )
+
+
+def _is_hf_pair(obj: Any) -> bool:
+    return (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], torch.nn.Module)
+            and safe_isinstance(obj[1], "transformers", "PreTrainedTokenizerBase"))
+
+
+def _hf_pair(obj: tuple[Any, Any], **options: Any) -> ModelAdapter:
+    from ._transformers import HFClassifierAdapter
+
+    return HFClassifierAdapter(obj[0], obj[1], **options)
+
+
+def _hf_pipeline(obj: Any, **options: Any) -> ModelAdapter:
+    from ._transformers import HFPipelineAdapter
+
+    return HFPipelineAdapter(obj, **options)
+
+
+def _hf_model_alone(obj: Any, **options: Any) -> ModelAdapter:
+    msg = (f"{type(obj).__name__} is a transformers model without its tokenizer. Pass "
+           "(model, tokenizer) or a pipeline: xai.explain((model, tokenizer), texts).")
+    raise UnsupportedModelError(msg)
+
+
+def _is_sklearn(obj: Any) -> bool:
+    return safe_isinstance(obj, "sklearn", "BaseEstimator") or (
+        hasattr(obj, "fit") and hasattr(obj, "get_params") and
+        any(hasattr(obj, r) for r in ("predict_proba", "decision_function", "predict")))
+
+
+#: The rule table of ``as_adapter``: first matching predicate wins.
+ADAPTER_RULES: tuple[tuple[str, Callable[[Any], bool], Callable[..., ModelAdapter]], ...] = (
+    ("transformers model + tokenizer", _is_hf_pair, _hf_pair),
+    ("transformers pipeline", lambda o: safe_isinstance(o, "transformers", "Pipeline"),
+     _hf_pipeline),
+    ("transformers model alone", lambda o: safe_isinstance(o, "transformers", "PreTrainedModel"),
+     _hf_model_alone),
+    ("fitted scikit-learn estimator", _is_sklearn, SklearnAdapter),
+    ("torch.nn.Module", lambda o: isinstance(o, torch.nn.Module), TorchModuleAdapter),
+    ("callable", callable, CallableAdapter),
+)
+
+
+def as_adapter(model: Any, /, **options: Any) -> ModelAdapter:
+    """Wrap ``model`` in the first matching adapter of :data:`ADAPTER_RULES`.
+
+    Parameters
+    ----------
+    model : ModelAdapter, (model, tokenizer), transformers pipeline, scikit-learn estimator,
+        torch.nn.Module or callable
+    **options
+        Passed to the adapter's constructor (``output_names``, ``background``, ``device``, ...).
+
+    Raises
+    ------
+    UnsupportedModelError
+        No rule matches; the message lists the supported kinds.
+    """
+    if isinstance(model, ModelAdapter):
+        return model
+    for _, predicate, factory in ADAPTER_RULES:
+        if predicate(model):
+            return factory(model, **options)
+    kinds = "; ".join(name for name, _, _ in ADAPTER_RULES if name != "transformers model alone")
+    msg = (f"Cannot explain an object of type {type(model).__name__}. Supported models: {kinds}; "
+           "or a ModelAdapter instance.")
+    raise UnsupportedModelError(msg)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("HFClassifierAdapter", "HFPipelineAdapter"):
+        from . import _transformers
+
+        return getattr(_transformers, name)
+    raise AttributeError(name)

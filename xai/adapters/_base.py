@@ -1,0 +1,164 @@
+"""The model adapter contract and the normalised input batch."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from .._capabilities import Capability, Modality
+
+if TYPE_CHECKING:
+    from ..features._base import FeatureSpace
+
+__all__ = ["Batch", "ModelAdapter"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Batch:
+    """Model input for ``n`` examples, validated once by :meth:`ModelAdapter.prepare`.
+
+    Attributes
+    ----------
+    tensors : Mapping[str, torch.Tensor]
+        Every tensor has ``n`` rows. Tabular/tensor models use ``"inputs"``; text models use
+        ``"input_ids"`` and ``"attention_mask"`` (plus ``"token_type_ids"``, ``"offset_mapping"``
+        and ``"special_tokens_mask"`` where the tokenizer provides them).
+    texts : tuple of str or None
+        The raw texts, for text models.
+    columns : tuple of str or None
+        Feature (column) names of tabular inputs.
+    """
+
+    tensors: Mapping[str, torch.Tensor]
+    texts: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(next(iter(self.tensors.values())).shape[0])
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        """The ``"inputs"`` tensor of a tabular/tensor batch."""
+        return self.tensors["inputs"]
+
+    def take(self, index: int | slice | Sequence[int] | torch.Tensor) -> Batch:
+        """The rows ``index`` as a new Batch (an int keeps the row dimension)."""
+        if isinstance(index, int):
+            index = [index]
+        if isinstance(index, slice):
+            rows = list(range(len(self)))[index]
+        else:
+            rows = [int(i) for i in index]
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        tensors = {k: v.index_select(0, idx) for k, v in self.tensors.items()}
+        texts = None if self.texts is None else tuple(self.texts[i] for i in rows)
+        return Batch(tensors, texts=texts, columns=self.columns)
+
+    @staticmethod
+    def concat(batches: Sequence[Batch], *, pad_values: Mapping[str, int] | None = None) -> Batch:
+        """Stack batches row-wise; text tensors of different lengths are right-padded."""
+        pad_values = pad_values or {}
+        first = batches[0]
+        tensors: dict[str, torch.Tensor] = {}
+        for key in first.tensors:
+            parts = [b.tensors[key] for b in batches]
+            if parts[0].dim() >= 2 and len({p.shape[1] for p in parts}) > 1:
+                width = max(p.shape[1] for p in parts)
+                pad = pad_values.get(key, 0)
+                parts = [_pad_right(p, width, pad) for p in parts]
+            tensors[key] = torch.cat(parts, dim=0)
+        texts = None if first.texts is None else tuple(t for b in batches for t in (b.texts or ()))
+        return Batch(tensors, texts=texts, columns=first.columns)
+
+
+def _pad_right(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
+    if t.shape[1] == width:
+        return t
+    shape = (t.shape[0], width - t.shape[1], *t.shape[2:])
+    return torch.cat([t, torch.full(shape, value, dtype=t.dtype)], dim=1)
+
+
+class ModelAdapter(ABC):
+    """How to run one kind of model: the only place that knows the model's calling convention.
+
+    Subclasses implement :meth:`predict` and :meth:`prepare`; optional abilities are declared in
+    ``capabilities`` and implemented by the matching methods (``embedding_layer`` for EMBEDDINGS).
+    """
+
+    capabilities: ClassVar[Capability] = Capability.FORWARD
+    modality: Modality = "tabular"
+
+    @abstractmethod
+    def predict(self, inputs: Batch) -> torch.Tensor:
+        """Scores of shape (n_examples, n_outputs), float32: logits, probabilities or outputs."""
+
+    @abstractmethod
+    def prepare(self, inputs: Any) -> Batch:
+        """Validate and normalise raw inputs once; raise InvalidInputError on bad input."""
+
+    @abstractmethod
+    def features(
+        self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto"
+    ) -> tuple[FeatureSpace, ...]:
+        """One FeatureSpace per example: what a feature is and how it is removed."""
+
+    def output_names(self) -> tuple[str, ...] | None:
+        """Class labels (or output names) when the model has them."""
+        return None
+
+    def is_classifier(self) -> bool:
+        """Whether ``target=None`` means the predicted class."""
+        return self.output_names() is not None
+
+    def describe(self) -> dict[str, str]:
+        """Adapter and model identity plus resolved options, recorded in ``Explanation.model_info``."""
+        return {"adapter": type(self).__name__, "model": type(self.model).__name__}
+
+    @property
+    def model(self) -> Any:
+        """The wrapped model object."""
+        return getattr(self, "_model", None)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Eval mode for the duration; the model's training flags are restored on exit."""
+        module = self.model if isinstance(self.model, torch.nn.Module) else None
+        if module is None:
+            yield
+            return
+        flags = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            yield
+        finally:
+            for m, flag in flags:
+                m.training = flag
+
+    def predict_batched(self, inputs: Batch, batch_size: int) -> torch.Tensor:
+        """``predict`` in chunks of ``batch_size`` rows, without gradients."""
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                rows = inputs.take(slice(start, start + batch_size))
+                outs.append(self.predict(rows).detach().float().cpu())
+        return torch.cat(outs, dim=0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_short_repr(self.model)})"
+
+
+def _short_repr(model: Any) -> str:
+    text = repr(model)
+    if "\n" in text or len(text) > 60:
+        return f"{type(model).__name__}(...)"
+    return text
+
+
+def options_repr(options: Mapping[str, Any]) -> str:
+    """``k=v`` pairs for describe()."""
+    return ", ".join(f"{k}={v}" for k, v in options.items())

@@ -1,0 +1,88 @@
+"""Adapter for any callable ``fn(x) -> scores``; also the simplest test double."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from .._capabilities import Capability, Modality
+from ..exceptions import InvalidInputError
+from ._base import Batch, ModelAdapter
+from ._tabular import prepare_tabular, tabular_features
+from ._torch import as_scores
+
+__all__ = ["CallableAdapter"]
+
+
+class CallableAdapter(ModelAdapter):
+    """A plain function from a numeric batch to scores.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with a float64 numpy array of shape (n, n_features) (or a float32 tensor when
+        ``accepts="tensor"``); returns an array-like of shape (n,) or (n, n_outputs).
+    modality : {"tabular", "image"}, default="tabular"
+    output_names : sequence of str, optional
+    n_features : int, optional
+        Checked against the inputs when given.
+    accepts : {"numpy", "tensor"}, default="numpy"
+    background : array-like, optional
+    """
+
+    capabilities: ClassVar[Capability] = Capability.FORWARD
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        modality: Modality = "tabular",
+        output_names: Sequence[str] | None = None,
+        n_features: int | None = None,
+        accepts: str = "numpy",
+        background: Any = None,
+    ) -> None:
+        self._model = fn
+        self.modality = modality
+        self._output_names = tuple(output_names) if output_names is not None else None
+        self.n_features = n_features
+        self.accepts = accepts
+        self.background = None if background is None else prepare_tabular(
+            background, model_name="background").inputs
+        self.n_calls = 0
+
+    def output_names(self) -> tuple[str, ...] | None:
+        return self._output_names
+
+    def prepare(self, inputs: Any) -> Batch:
+        return prepare_tabular(inputs, model_name=_name(self._model), n_features=self.n_features,
+                               exact_2d=self.modality == "tabular")
+
+    def predict(self, inputs: Batch) -> torch.Tensor:
+        x = inputs.inputs
+        arg: Any = x if self.accepts == "tensor" else x.numpy().astype(np.float64)
+        self.n_calls += 1
+        out = self._model(arg)
+        scores = as_scores(out if isinstance(out, torch.Tensor) else np.asarray(out), x.shape[0])
+        if scores.shape[0] != x.shape[0]:
+            msg = (f"{_name(self._model)} returned {scores.shape[0]} rows for {x.shape[0]} inputs. "
+                   "The function must return one row of scores per input row.")
+            raise InvalidInputError(msg, value=tuple(scores.shape))
+        return scores
+
+    def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
+                 owner: str = "explain") -> tuple[Any, ...]:
+        return tabular_features(batch, baseline=baseline, owner=owner, background=self.background)
+
+    def describe(self) -> dict[str, str]:
+        return {"adapter": "CallableAdapter", "model": _name(self._model), "modality": self.modality}
+
+    def __repr__(self) -> str:
+        return f"CallableAdapter({_name(self._model)})"
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)

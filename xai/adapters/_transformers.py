@@ -1,0 +1,183 @@
+"""Adapters for Hugging Face sequence classifiers (model + tokenizer) and text pipelines."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import torch
+
+from .._capabilities import Capability
+from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
+from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
+from ._base import Batch, ModelAdapter
+from ._torch import as_scores
+
+__all__ = ["HFClassifierAdapter", "HFPipelineAdapter"]
+
+_MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+_REMOVALS = {"pad": "pad_token_id", "mask": "mask_token_id", "unk": "unk_token_id", "delete": None}
+
+
+class HFClassifierAdapter(ModelAdapter):
+    """A text classifier called as ``model(input_ids=..., attention_mask=...)`` with its tokenizer.
+
+    Any ``torch.nn.Module`` with that calling convention works: a transformers
+    ``*ForSequenceClassification`` model, or a custom head on an encoder. Outputs are the logits.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits (n, n_classes), or an object with ``.logits``.
+    tokenizer : transformers fast tokenizer
+        Must provide character offsets (``return_offsets_mapping``) so words come from offsets.
+    device : torch.device or str, optional
+    max_length : int, optional
+        Longest tokenized input; defaults to the model's limit. Longer texts are truncated with a
+        :class:`~xai.exceptions.TruncationWarning`, or rejected when ``truncation="error"``.
+    truncation : {"warn", "error"}, default="warn"
+    """
+
+    capabilities: ClassVar[Capability] = (
+        Capability.FORWARD | Capability.GRADIENTS | Capability.EMBEDDINGS | Capability.TOKENIZER
+    )
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, device: Any = None,
+                 max_length: int | None = None, truncation: str = "warn") -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            msg = (f"{type(tokenizer).__name__} is a slow tokenizer without character offsets. "
+                   "Load the fast one: AutoTokenizer.from_pretrained(path, use_fast=True).")
+            raise InvalidParameterError(msg, owner="HFClassifierAdapter", parameter="tokenizer")
+        self._model = model
+        self.tokenizer = tokenizer
+        self.modality = "text"
+        self.truncation = truncation
+        self.max_length = max_length or _model_max_length(model, tokenizer)
+        params = list(model.parameters())
+        self.device = torch.device(device) if device is not None else (
+            params[0].device if params else torch.device("cpu"))
+
+    # -- inputs ---------------------------------------------------------------------------
+    def prepare(self, inputs: Any) -> Batch:
+        texts = _check_texts(inputs)
+        lengths = [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+        too_long = [i for i, n in enumerate(lengths) if n > self.max_length]
+        if too_long:
+            msg = (f"{len(too_long)} of the 'inputs' (first: example {too_long[0]}, "
+                   f"{lengths[too_long[0]]} tokens) exceed the model's maximum length of "
+                   f"{self.max_length} tokens")
+            if self.truncation == "error":
+                raise InvalidInputError(msg + ". Shorten them or use truncation='warn'.",
+                                        value=too_long)
+            warnings.warn(msg + "; they were truncated.", TruncationWarning, stacklevel=4)
+        enc = self.tokenizer(list(texts), padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt",
+                             return_offsets_mapping=True, return_special_tokens_mask=True)
+        return Batch({k: v for k, v in enc.items()}, texts=texts)
+
+    def predict(self, inputs: Batch) -> torch.Tensor:
+        kwargs = {k: v.to(self.device) for k, v in inputs.tensors.items() if k in _MODEL_KEYS}
+        out = self._model(**kwargs)
+        return as_scores(out, kwargs["input_ids"].shape[0])
+
+    def forward_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    *extra: torch.Tensor) -> torch.Tensor:
+        """Differentiable forward on token ids (the forward function handed to captum)."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if extra:
+            kwargs["token_type_ids"] = extra[0]
+        return as_scores(self._model(**kwargs), input_ids.shape[0])
+
+    # -- features -------------------------------------------------------------------------
+    def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
+                 owner: str = "explain") -> tuple[TextFeatures, ...]:
+        removal = "pad" if baseline == "auto" else baseline
+        if removal not in _REMOVALS:
+            msg = (f"The 'baseline' parameter of {owner} must be one of 'pad', 'mask', 'unk' or "
+                   f"'delete' for text models. Got {removal!r} instead.")
+            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+        attr = _REMOVALS[removal]
+        replace_id = None if attr is None else getattr(self.tokenizer, attr, None)
+        if attr is not None and replace_id is None:
+            msg = (f"The 'baseline' parameter of {owner} is {removal!r}, but the tokenizer has no "
+                   f"{attr[:-3]}. Use baseline='pad' or 'delete'.")
+            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+        gran = "word" if granularity == "auto" else granularity
+        return tuple(self._features_of(batch, i, gran, removal, replace_id)
+                     for i in range(len(batch)))
+
+    def _features_of(self, batch: Batch, i: int, gran: str, removal: str,
+                     replace_id: int | None) -> TextFeatures:
+        keep = batch.tensors["attention_mask"][i].bool()
+        tensors = {k: batch.tensors[k][i][keep] for k in _MODEL_KEYS if k in batch.tensors}
+        offsets = batch.tensors["offset_mapping"][i][keep]
+        special = batch.tensors["special_tokens_mask"][i][keep].bool()
+        text = (batch.texts or ("",) * len(batch))[i]
+        if gran == "word":
+            groups, names, spans = word_groups(offsets, special, text)
+            cls: type[TextFeatures] = WordFeatures
+        else:
+            pos = [p for p in range(offsets.shape[0]) if not special[p]]
+            groups = [[p] for p in pos]
+            spans = [(int(offsets[p, 0]), int(offsets[p, 1])) for p in pos]
+            names = [text[s:e] or self.tokenizer.convert_ids_to_tokens(int(tensors["input_ids"][p]))
+                     for p, (s, e) in zip(pos, spans, strict=True)]
+            cls = TokenFeatures
+        return cls(tensors, groups, names, removal=removal,  # type: ignore[arg-type]  # checked above
+                   replace_id=replace_id, pad_id=int(self.tokenizer.pad_token_id or 0),
+                   text=text, spans=spans)
+
+    # -- capabilities ---------------------------------------------------------------------
+    def embedding_layer(self) -> torch.nn.Module:
+        """The input word-embedding layer (``model.get_input_embeddings()``)."""
+        return self._model.get_input_embeddings()  # type: ignore[no-any-return,operator]
+
+    def output_names(self) -> tuple[str, ...] | None:
+        id2label = getattr(getattr(self._model, "config", None), "id2label", None)
+        if not id2label:
+            return None
+        return tuple(str(id2label[i]) for i in sorted(id2label))
+
+    def describe(self) -> dict[str, str]:
+        cfg = getattr(self._model, "config", None)
+        return {"adapter": type(self).__name__, "model": type(self._model).__name__,
+                "name_or_path": str(getattr(cfg, "_name_or_path", "")),
+                "tokenizer": type(self.tokenizer).__name__, "modality": "text",
+                "output": "logits", "max_length": str(self.max_length)}
+
+
+class HFPipelineAdapter(HFClassifierAdapter):
+    """A ``transformers`` text-classification pipeline, explained through its model and tokenizer."""
+
+    def __init__(self, pipeline: Any, **options: Any) -> None:
+        super().__init__(pipeline.model, pipeline.tokenizer, **options)
+        self.pipeline = pipeline
+
+
+def _check_texts(inputs: Any) -> tuple[str, ...]:
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list | tuple):
+        msg = (f"A text model takes a str or a list of str as 'inputs'. Got "
+               f"{type(inputs).__name__} instead.")
+        raise InvalidInputError(msg, value=type(inputs).__name__)
+    if len(inputs) == 0:
+        msg = "The 'inputs' batch is empty (0 texts). Pass at least one text."
+        raise InvalidInputError(msg, value=[])
+    for i, t in enumerate(inputs):
+        if not isinstance(t, str):
+            msg = f"Example {i} of 'inputs' is a {type(t).__name__}, not a str. Pass texts only."
+            raise InvalidInputError(msg, value=t)
+        if not t.strip():
+            msg = (f"Example {i} of 'inputs' is an empty string: it has no words to explain. "
+                   "Remove it or pass a non-empty text.")
+            raise InvalidInputError(msg, value=t)
+    return tuple(inputs)
+
+
+def _model_max_length(model: Any, tokenizer: Any) -> int:
+    limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < 10**6 else []
+    cfg = getattr(model, "config", None)
+    if getattr(cfg, "max_position_embeddings", None):
+        limits.append(int(cfg.max_position_embeddings))
+    return min(limits) if limits else 512

@@ -1,0 +1,7 @@
+"""Feature spaces: what one interpretable feature is, and how it is switched off."""
+
+from ._base import FeatureSpace
+from .tensor import TensorFeatures
+from .text import TextFeatures, TokenFeatures, WordFeatures
+
+__all__ = ["FeatureSpace", "TensorFeatures", "TextFeatures", "TokenFeatures", "WordFeatures"]

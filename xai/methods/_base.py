@@ -1,0 +1,175 @@
+"""The Method contract: a frozen dataclass of parameters and one ``_attribute`` to implement."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from .._capabilities import Capability, Modality
+from .._target import resolve_target
+from .._validation import Constraint, check_params, check_random_state
+from ..adapters import as_adapter
+from ..adapters._base import Batch, ModelAdapter
+from ..exceptions import IncompatibleModelError, InvalidExplanationError, InvalidParameterError
+from ..explanation import Explanation, ResolvedTarget
+from ..features._base import FeatureSpace
+
+__all__ = ["AttributionOutput", "Method", "example_generators"]
+
+DEFAULT_BATCH_SIZE = {"text": 64, "tabular": 1024, "image": 64}
+
+
+@dataclasses.dataclass
+class AttributionOutput:
+    """What ``_attribute`` returns: values per example, plus optional base values and extras.
+
+    ``values`` is a tensor (n_examples, n_outputs, n_features) or one (n_outputs, n_features_i)
+    tensor per example when examples have different numbers of features.
+    """
+
+    values: torch.Tensor | Sequence[torch.Tensor]
+    base_values: torch.Tensor | None = None
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Method(ABC):
+    """Base of every attribution method (template method: :meth:`explain` calls ``_attribute``)."""
+
+    name: ClassVar[str]
+    requires: ClassVar[Capability] = Capability.FORWARD
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
+    deterministic: ClassVar[bool] = True
+    multiply_by_inputs_: ClassVar[bool] = True
+    _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {}
+
+    def __post_init__(self) -> None:
+        check_params(self, self._constraints)
+
+    @classmethod
+    def _test_params(cls) -> list[dict[str, Any]]:
+        """Cheap parameter sets for the conformance suite."""
+        return [{}]
+
+    def get_params(self) -> dict[str, Any]:
+        """The method's parameters as a dict (``type(self)(**get_params())`` equals ``self``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    # -- template -------------------------------------------------------------------------
+    def explain(
+        self,
+        model: Any,
+        inputs: Any,
+        *,
+        target: Any = None,
+        batch_size: int | Literal["auto"] = "auto",
+        random_state: int | torch.Generator | None = None,
+        adapter_options: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        """Explain ``model`` on ``inputs``; see :func:`xai.explain` for the parameters."""
+        adapter = as_adapter(model, **(adapter_options or {}))
+        self.check_compatible(adapter)
+        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
+        rng = check_random_state(random_state, owner=type(self).__name__)
+        batch = adapter.prepare(inputs)
+        with adapter.session():
+            scores = adapter.predict_batched(batch, bs)
+            tgt = resolve_target(adapter, scores, target)
+            features = self.feature_spaces(adapter, batch)
+            out = self._attribute(adapter, batch, features, tgt, batch_size=bs, rng=rng)
+        return self._pack(out, adapter, batch, features, tgt, scores)
+
+    def check_compatible(self, adapter: ModelAdapter) -> None:
+        """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""
+        from .._explain import compatible_methods
+
+        missing = self.requires & ~adapter.capabilities
+        if missing or adapter.modality not in self.modalities:
+            need = "+".join(missing.names()) if missing else f"{adapter.modality!r} inputs"
+            verb = "does not provide it" if missing else "is not supported by this method"
+            works = ", ".join(compatible_methods(adapter)) or "none"
+            msg = (f"Method {self.name!r} needs {need}, but {adapter!r} {verb}. "
+                   f"Methods that work with this model: {works}.")
+            if not missing:
+                msg = (f"Method {self.name!r} does not support {adapter.modality!r} inputs "
+                       f"({adapter!r}). Methods that work with this model: {works}.")
+            raise IncompatibleModelError(msg, method=self.name,
+                                         compatible=compatible_methods(adapter))
+
+    def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
+        """The feature space of each example (granularity and baseline from the fields)."""
+        return adapter.features(  # type: ignore[call-arg]  # every adapter accepts owner
+            batch, granularity=getattr(self, "granularity", "auto"),
+            baseline=getattr(self, "baseline", "auto"), owner=type(self).__name__)
+
+    @abstractmethod
+    def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
+                   target: ResolvedTarget, *, batch_size: int,
+                   rng: torch.Generator) -> AttributionOutput:
+        """Compute values only; the base packs them into an Explanation."""
+
+    def _pack(self, out: AttributionOutput, adapter: ModelAdapter, batch: Batch,
+              features: tuple[FeatureSpace, ...], tgt: ResolvedTarget,
+              scores: torch.Tensor) -> Explanation:
+        values, mask = _pad_values(out.values, [f.n_features for f in features])
+        if not bool(torch.isfinite(values).all()):
+            msg = (f"{type(self).__name__} produced non-finite attributions. The model may output "
+                   "NaN or inf for some perturbed inputs; check it on the baseline input.")
+            raise InvalidExplanationError(msg)
+        return Explanation(
+            values=values, feature_mask=mask, features=features, inputs=batch, target=tgt,
+            predictions=scores.gather(1, tgt.indices), method=self.name,
+            base_values=out.base_values, params=self.get_params(), extras=out.extras,
+            model_info=adapter.describe(), multiply_by_inputs=self.multiply_by_inputs_,
+            modality=adapter.modality, texts=batch.texts,
+            names=tuple(f.feature_names for f in features),
+        )
+
+
+def _pad_values(values: torch.Tensor | Sequence[torch.Tensor],
+                widths: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(values, torch.Tensor):
+        return values.detach().float().cpu(), None
+    width = max(widths)
+    n_out = values[0].shape[0]
+    out = torch.zeros(len(values), n_out, width)
+    mask = torch.zeros(len(values), width, dtype=torch.bool)
+    for i, v in enumerate(values):
+        out[i, :, : v.shape[-1]] = v.detach().float().cpu()
+        mask[i, : v.shape[-1]] = True
+    return out, (None if bool(mask.all()) else mask)
+
+
+def _resolve_batch_size(batch_size: Any, adapter: ModelAdapter, owner: str) -> int:
+    if batch_size == "auto":
+        return DEFAULT_BATCH_SIZE.get(adapter.modality, 256)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        msg = (f"The 'batch_size' parameter of {owner} must be an int in the range [1, inf) or "
+               f"'auto'. Got {batch_size!r} instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="batch_size", value=batch_size)
+    return batch_size
+
+
+def example_generators(rng: torch.Generator, n: int) -> list[torch.Generator]:
+    """One generator per example, all seeded alike, so a row's result does not depend on its batch."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=rng).item())
+    return [torch.Generator().manual_seed(seed) for _ in range(n)]
+
+
+def warn_if(condition: bool, message: str, category: type[Warning]) -> None:
+    """Issue ``message`` as a warning attributed to the user's call when ``condition`` holds."""
+    if condition:
+        warnings.warn(message, category, stacklevel=4)
+
+
+def relative_gap(delta: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+    """|delta| / |span| with 0/0 = 0 (used for convergence checks)."""
+    span = span.abs()
+    rel = delta.abs() / span.clamp_min(1e-12)
+    return torch.where(span < 1e-12, torch.where(delta.abs() < 1e-6, 0.0, math.inf), rel)
