@@ -93,3 +93,23 @@ def tiny_bert_classifier(seed: int = 0, n_labels: int = 2):  # type: ignore[no-u
     torch.manual_seed(seed)  # transformers initialises from the global RNG; tests only
     model = BertForSequenceClassification(config).eval()
     return model, tok
+
+
+def exact_shapley(value, d: int) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Exact Shapley values of the game ``value(keep: bool (m, d)) -> (m,)`` by enumeration."""
+    import itertools
+    import math
+
+    masks = torch.tensor(list(itertools.product([False, True], repeat=d)), dtype=torch.bool)
+    v = value(masks).double()
+    index = {tuple(m.tolist()): i for i, m in enumerate(masks)}
+    phi = torch.zeros(d, dtype=torch.float64)
+    for i, m in enumerate(masks):
+        s = int(m.sum())
+        for j in range(d):
+            if not m[j]:
+                with_j = list(m.tolist())
+                with_j[j] = True
+                w = math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d)
+                phi[j] += w * (v[index[tuple(with_j)]] - v[i])
+    return phi

@@ -42,7 +42,7 @@ def to_tensor(obj: Any, *, name: str = "inputs") -> tuple[torch.Tensor, tuple[st
         tensor = obj.detach().cpu()
     else:
         try:
-            tensor = torch.as_tensor(np.asarray(obj, dtype=np.float64))
+            tensor = torch.from_numpy(np.array(obj, dtype=np.float64))
         except (TypeError, ValueError) as err:
             msg = (f"The {name!r} could not be converted to a numeric array ({err}). Pass a "
                    "numpy array, a tensor or a numeric DataFrame.")
