@@ -163,19 +163,27 @@ class Explanation:
             features=tuple(self.features[r] for r in rows) if self.features else (),
             inputs=None if self.inputs is None else self.inputs.take(rows),
             texts=None if self.texts is None else tuple(self.texts[r] for r in rows),
-            extras={k: _take_extra(v, idx, len(self)) for k, v in self.extras.items()},
+            extras={k: _take_extra(v, idx, len(self), width, self.n_features)
+                    for k, v in self.extras.items()},
         )
 
     def for_output(self, output: int | str) -> Explanation:
         """Keep one output column (by position, or by name when all examples share it)."""
         col = output if isinstance(output, int) else self._output_column(output)
+        if not -self.n_outputs <= col < self.n_outputs:
+            msg = f"Output {col} is out of range for an Explanation of {self.n_outputs} outputs."
+            raise IndexError(msg)
+        col %= self.n_outputs
         sl = slice(col, col + 1)
+        n, o = len(self), self.n_outputs
         return dataclasses.replace(
             self, values=self.values[:, sl],
             target=ResolvedTarget(self.target.indices[:, sl],
                                   tuple((nm[col],) for nm in self.target.names)),
             predictions=None if self.predictions is None else self.predictions[:, sl],
-            base_values=None if self.base_values is None else self.base_values[:, sl])
+            base_values=None if self.base_values is None else self.base_values[:, sl],
+            extras={k: v[:, sl] if isinstance(v, torch.Tensor) and tuple(v.shape[:2]) == (n, o)
+                    else v for k, v in self.extras.items()})
 
     def _output_column(self, name: str) -> int:
         for col in range(self.n_outputs):
@@ -186,11 +194,16 @@ class Explanation:
 
     # -- transforms -----------------------------------------------------------------------
     def top_k(self, k: int, *, by: Literal["value", "abs"] = "abs") -> torch.Tensor:
-        """Indices of the k largest attributions, (n_examples, n_outputs, k); padding never wins."""
+        """Indices of the k largest attributions, (n_examples, n_outputs, k); padding never wins.
+
+        ``k`` is capped by the number of real features of the shortest example.
+        """
         score = self.values.abs() if by == "abs" else self.values.clone()
+        k = min(k, self.n_features)
         if self.feature_mask is not None:
             score = score.masked_fill(~self.feature_mask[:, None, :], float("-inf"))
-        return score.topk(min(k, self.n_features), dim=-1).indices
+            k = min(k, int(self.feature_mask.sum(-1).min()))
+        return score.topk(k, dim=-1).indices
 
     def normalize(self, how: Literal["l1", "max_abs"] = "max_abs") -> Explanation:
         """A new Explanation with values scaled per (example, output); zeros stay zeros."""
@@ -256,7 +269,7 @@ class Explanation:
         extras_json = {}
         for key, val in self.extras.items():
             if isinstance(val, torch.Tensor):
-                tensors[f"extras.{key}"] = val.detach().float().contiguous()
+                tensors[f"extras.{key}"] = val.detach().cpu().contiguous()
             else:
                 extras_json[key] = val
         save_file(tensors, str(folder / "values.safetensors"))
@@ -278,12 +291,12 @@ class Explanation:
         folder = Path(path)
         meta = json.loads((folder / "explanation.json").read_text())
         t = load_file(str(folder / "values.safetensors"))
-        extras: dict[str, Any] = dict(meta.get("extras", {}))
+        extras: dict[str, Any] = dict(_from_json(meta.get("extras", {})))
         extras.update({k[len("extras."):]: v for k, v in t.items() if k.startswith("extras.")})
         return cls(
             values=t["values"], target=ResolvedTarget(t["target"], tuple(
                 tuple(n) for n in meta["target_names"])),
-            method=meta["method"], params=meta["params"],
+            method=meta["method"], params=_from_json(meta["params"]),
             names=tuple(tuple(n) for n in meta["names"]), feature_mask=t.get("feature_mask"),
             predictions=t.get("predictions"), base_values=t.get("base_values"), extras=extras,
             model_info=meta["model_info"], multiply_by_inputs=meta["multiply_by_inputs"],
@@ -302,10 +315,23 @@ def _rows(index: int | slice | Sequence[int], n: int) -> list[int]:
     return [int(i) for i in index]
 
 
-def _take_extra(value: Any, idx: torch.Tensor, n: int) -> Any:
+def _take_extra(value: Any, idx: torch.Tensor, n: int, width: int, n_features: int) -> Any:
     if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == n:
-        return value.index_select(0, idx)
+        value = value.index_select(0, idx)
+        if value.dim() == 3 and value.shape[-1] == n_features:  # per feature, like values
+            value = value[..., :width]
     return value
+
+
+def _from_json(obj: Any) -> Any:
+    """Undo :func:`_jsonable` for arrays: ``{"__array__": [...]}`` becomes a tensor again."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return torch.tensor(obj["__array__"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    return obj
 
 
 def _jsonable(obj: Any) -> Any:

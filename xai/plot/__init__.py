@@ -1,0 +1,13 @@
+"""Plots of an Explanation with matplotlib (the ``[plot]`` extra); every function returns Axes.
+
+No function calls ``plt.show()``: display is left to the caller (a notebook shows the figure,
+a script calls ``plt.show()`` or ``ax.figure.savefig(...)``). ``explanation_html`` and
+``report_html`` in :mod:`xai.plot._html` build self-contained HTML without matplotlib.
+"""
+
+from __future__ import annotations
+
+from ._bar import bar
+from ._text import text
+
+__all__ = ["bar", "text"]
