@@ -35,7 +35,7 @@ from .exceptions import (
 )
 from .explanation import Explanation, ResolvedTarget
 from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
-from .methods import IntegratedGradients, Method, Occlusion, ShapleySampling
+from .methods import IntegratedGradients, KernelShap, Lime, Method, Occlusion, ShapleySampling
 
 __version__ = "0.1.0"
 
@@ -54,6 +54,8 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "InvalidTargetError",
+    "KernelShap",
+    "Lime",
     "Method",
     "MissingDependencyError",
     "Modality",

@@ -31,8 +31,10 @@ def to_tensor(obj: Any, *, name: str = "inputs") -> tuple[torch.Tensor, tuple[st
     columns: tuple[str, ...] | None = None
     if _is_dataframe(obj):
         columns = tuple(str(c) for c in obj.columns)
-        bad = [c for c, dt in zip(columns, obj.dtypes, strict=True) if not np.issubdtype(dt, np.number)
-               and not np.issubdtype(dt, np.bool_)]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype  # np.issubdtype fails on
+        # pandas extension dtypes (StringDtype, the default for str columns in pandas 3)
+        bad = [c for c, dt in zip(columns, obj.dtypes, strict=True)
+               if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
         if bad:
             msg = (f"The {name!r} DataFrame has non-numeric columns {bad}. Encode them as numbers "
                    "(for example with pandas.factorize or an OrdinalEncoder) before explaining.")

@@ -1,0 +1,239 @@
+"""KernelShap: parity with shap.KernelExplainer, exact Shapley values, efficiency, seeding."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import models
+import numpy as np
+import pytest
+import torch
+
+import xai
+from xai._validation import check_random_state, int_seed
+from xai.exceptions import InvalidParameterError
+
+shap = pytest.importorskip("shap")
+
+
+def _logreg(d: int, seed: int = 0):
+    """A LogisticRegression on d numeric features, its data as float32-representable float64."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    # Inputs are rounded to float32 once, so that ours (float32 tensors) and shap (float64)
+    # evaluate the model at the very same points; what remains is float32 rounding of scores.
+    x = rng.normal(size=(200, d)).astype(np.float32).astype(np.float64)
+    w = rng.normal(size=d)
+    y = (x @ w + 0.3 * rng.normal(size=200) > 0).astype(int)
+    clf = LogisticRegression(max_iter=1000).fit(x, y)
+    mean_row = x.mean(0).astype(np.float32).astype(np.float64)
+    return clf, x, mean_row
+
+
+def _shap_reference(clf, x, background, *, seed=None, **kwargs):
+    """shap's values row by row, the global numpy RNG seeded before each row (as ours does)."""
+    state = _global_state()
+    try:
+        explainer = shap.KernelExplainer(lambda a: clf.predict_proba(a)[:, 1], background[None],
+                                         link=kwargs.pop("link", "identity"))
+        rows = []
+        for i in range(x.shape[0]):
+            if seed is not None:
+                np.random.seed(seed)  # noqa: NPY002  (shap samples from the global RNG)
+            rows.append(explainer.shap_values(x[i:i + 1], silent=True, **kwargs)[0])
+        return torch.tensor(np.stack(rows)), explainer.expected_value
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def _exact_shapley(game, d: int) -> torch.Tensor:
+    """Shapley values by enumerating all 2**d coalitions of ``game(keep (n, d)) -> (n,)``."""
+    keeps = torch.tensor(list(itertools.product([False, True], repeat=d)))
+    v = dict(zip(map(tuple, keeps.tolist()), game(keeps).double().tolist(), strict=True))
+    phi = torch.zeros(d, dtype=torch.float64)
+    for z, value in v.items():
+        s = sum(z)
+        for j in range(d):
+            if not z[j]:
+                with_j = z[:j] + (True,) + z[j + 1:]
+                weight = math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d)
+                phi[j] += weight * (v[with_j] - value)
+    return phi
+
+
+def test_equals_shap_when_all_coalitions_are_enumerated():
+    # d=5: "auto" = 2*5 + 2048 samples >= 2**5 - 2, so both enumerate all 30 coalitions.
+    clf, x, mean_row = _logreg(5)
+    ours = xai.explain(clf, x[:3], method="kernel_shap", baseline=mean_row, target=1)
+    ref, expected = _shap_reference(clf, x[:3], mean_row)  # shap's defaults, l1_reg included
+    torch.testing.assert_close(ours.values[:, 0].double(), ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours.base_values[:, 0].double(), torch.full((3,), float(expected), dtype=torch.float64),
+                               rtol=0, atol=1e-6)
+    assert ours.extras["n_samples"].tolist() == [30, 30, 30]
+
+
+def test_equals_shap_on_the_same_sampling_path():
+    # d=12, 500 < 2**12 - 2 coalitions: shap samples. Our binary game draws exactly the numbers
+    # shap draws on the real data (the draws depend only on d, n_samples and the global numpy
+    # state), so with the same seed both regress on the same coalitions. l1_reg=False on both
+    # sides: shap's default "num_features(10)" would drop 2 of the 12 features.
+    clf, x, mean_row = _logreg(12, seed=1)
+    ours = xai.explain(clf, x[:3], method="kernel_shap", baseline=mean_row, target=1,
+                       n_samples=500, random_state=7)
+    seed = int_seed(check_random_state(7))
+    ref, _ = _shap_reference(clf, x[:3], mean_row, seed=seed, nsamples=500, l1_reg=False)
+    torch.testing.assert_close(ours.values[:, 0].double(), ref, rtol=0, atol=1e-6)
+    assert ours.extras["n_samples"].tolist() == [500, 500, 500]
+
+
+def test_l1_reg_selection_matches_shap():
+    clf, x, mean_row = _logreg(12, seed=1)
+    ours = xai.explain(clf, x[:2], method="kernel_shap", baseline=mean_row, target=1,
+                       n_samples=300, l1_reg="num_features(3)", random_state=3)
+    seed = int_seed(check_random_state(3))
+    ref, _ = _shap_reference(clf, x[:2], mean_row, seed=seed, nsamples=300,
+                             l1_reg="num_features(3)")
+    torch.testing.assert_close(ours.values[:, 0].double(), ref, rtol=0, atol=1e-6)
+    assert (ours.values[:, 0] != 0).sum(1).tolist() == [3, 3]
+
+
+def test_logit_link_matches_shap():
+    clf, x, mean_row = _logreg(4)
+    ours = xai.explain(clf, x[:2], method="kernel_shap", baseline=mean_row, target=1,
+                       link="logit")
+    ref, expected = _shap_reference(clf, x[:2], mean_row, link="logit")
+    torch.testing.assert_close(ours.values[:, 0].double(), ref, rtol=0, atol=1e-5)
+    # base + sum(values) = logit(f(x)): efficiency in log-odds units
+    p = ours.predictions[:, 0].double()
+    torch.testing.assert_close(ours.base_values[:, 0].double() + ours.values[:, 0].sum(-1),
+                               torch.log(p / (1 - p)), rtol=0, atol=1e-4)
+
+
+def test_linear_model_gives_w_times_x_minus_baseline_even_when_sampled():
+    # An additive game is fitted exactly by the weighted regression from any coalitions:
+    # phi_j = w_j (x_j - b0_j), for each of the two outputs.
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(8, 2, generator=gen)
+    model = models.Linear(w, torch.tensor([0.5, -1.0]))
+    x = torch.randn(3, 8, generator=gen)
+    b0 = torch.randn(8, generator=gen)
+    exp = xai.explain(model, x, method="kernel_shap", baseline=b0, target="all", n_samples=40,
+                      random_state=0)
+    expected = (w.T.unsqueeze(0) * (x - b0).unsqueeze(1))  # (3, 2, 8)
+    torch.testing.assert_close(exp.values, expected, rtol=0, atol=1e-5)
+    assert exp.extras["n_samples"].tolist() == [40, 40, 40]
+
+
+def test_efficiency_and_base_values_on_mlp(mlp3):
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
+    exp = xai.explain(mlp3, x, method="kernel_shap", target="all", n_samples=20, random_state=0)
+    with torch.no_grad():
+        base = mlp3(torch.zeros(1, 6)).expand(4, 3)
+    torch.testing.assert_close(exp.base_values, base, rtol=0, atol=1e-6)
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
+
+
+def test_text_values_are_exact_shapley_values(tiny_bert):
+    # 4 words: "auto" samples >= 2**4 - 2, so shap enumerates and the values are exact.
+    model, tok = tiny_bert
+    texts = ["the movie was great", "a very boring plot"]
+    exp = xai.explain((model, tok), texts, method="kernel_shap", target=1)
+    adapter = xai.as_adapter((model, tok))
+    for i, fs in enumerate(exp.features):
+        assert fs.n_features == 4
+
+        def game(keep, fs=fs):
+            with torch.no_grad():
+                return adapter.predict(fs.mask(keep))[:, 1]
+
+        torch.testing.assert_close(exp.values[i, 0].double(), _exact_shapley(game, 4),
+                                   rtol=0, atol=1e-5)
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
+
+
+def test_same_seed_same_values_other_seed_other_values(mlp3):
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(2))
+    run = lambda s: xai.explain(mlp3, x, method="kernel_shap", target=0, n_samples=20,  # noqa: E731
+                                random_state=s).values
+    torch.testing.assert_close(run(5), run(5), rtol=0, atol=0)
+    assert not torch.allclose(run(5), run(6), rtol=0, atol=1e-4)
+
+
+def test_row_result_does_not_depend_on_its_batch(mlp3):
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
+    batch = xai.explain(mlp3, x, method="kernel_shap", target=0, n_samples=20, random_state=1)
+    alone = xai.explain(mlp3, x[2:], method="kernel_shap", target=0, n_samples=20,
+                        random_state=1)
+    torch.testing.assert_close(batch.values[2:], alone.values, rtol=0, atol=0)
+
+
+def _global_state():
+    return np.random.get_state()  # noqa: NPY002  (the state these tests guard)
+
+
+def _seeded_global_state(seed: int):
+    np.random.seed(seed)  # noqa: NPY002
+    return _global_state()
+
+
+def _assert_same_state(a, b):
+    assert a[0] == b[0]
+    assert a[2:] == b[2:]
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_global_numpy_rng_is_restored(mlp3):
+    before = _seeded_global_state(1234)
+    xai.explain(mlp3, torch.ones(2, 6), method="kernel_shap", target=0, n_samples=20,
+                random_state=0)
+    _assert_same_state(_global_state(), before)
+
+
+def test_global_numpy_rng_is_restored_when_the_model_fails():
+    def fn(a):
+        if a.shape[0] > 2:  # the sampled coalitions (the two end rows pass)
+            msg = "model broke"
+            raise RuntimeError(msg)
+        return a.sum(1)
+
+    before = _seeded_global_state(99)
+    with pytest.raises(RuntimeError, match="model broke"):
+        xai.explain(fn, np.ones((1, 6)), method="kernel_shap", n_samples=20, random_state=0)
+    _assert_same_state(_global_state(), before)
+
+
+def test_n_samples_auto_is_shaps_rule():
+    # 2*d + 2048, capped at 2**d - 2: 2072 for d=12, 30 for d=5.
+    fn = lambda a: a.sum(1)  # noqa: E731
+    exp12 = xai.explain(fn, np.ones((1, 12)), method="kernel_shap", random_state=0)
+    exp5 = xai.explain(fn, np.ones((1, 5)), method="kernel_shap", random_state=0)
+    assert exp12.extras["n_samples"].tolist() == [2072]
+    assert exp5.extras["n_samples"].tolist() == [30]
+    assert exp12.params["n_samples"] == "auto"
+
+
+def test_logit_link_rejects_scores_outside_unit_interval(mlp3):
+    with pytest.raises(InvalidParameterError, match="'link' parameter of KernelShap is 'logit'"):
+        xai.explain(mlp3, torch.ones(1, 6) * 3, method="kernel_shap", target=0, link="logit")
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("n_samples", 0), ("n_samples", "many"), ("link", "probit"), ("l1_reg", True),
+    ("l1_reg", "num_features(0)"), ("l1_reg", -0.1), ("granularity", "char"),
+])
+def test_invalid_parameters_name_the_parameter(param, value):
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of KernelShap") as err:
+        xai.KernelShap(**{param: value})
+    assert err.value.parameter == param
+
+
+def test_l1_reg_message_is_exact():
+    msg = ("The 'l1_reg' parameter of KernelShap must be False, 'num_features(k)' with k >= 1, "
+           "'aic', 'bic' or a float in the range (0, inf). Got 'lots' instead.")
+    with pytest.raises(InvalidParameterError, match=re.escape(msg)):
+        xai.KernelShap(l1_reg="lots")
