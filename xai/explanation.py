@@ -192,6 +192,21 @@ class Explanation:
         msg = f"Output {name!r} is not explained in every example of this Explanation."
         raise InvalidExplanationError(msg)
 
+    def probabilities(self) -> torch.Tensor | None:
+        """Probability of each explained output, (n_examples, n_outputs), when it is known.
+
+        The softmax of the scores for models that output logits (transformers classifiers), the
+        scores themselves for ``predict_proba`` models, None otherwise (or after ``load``).
+        """
+        scores = self.target.scores
+        if scores is None:
+            return None
+        if self.model_info.get("output") == "logits":
+            return scores.softmax(-1).gather(1, self.target.indices)
+        if self.model_info.get("response") == "predict_proba":
+            return scores.gather(1, self.target.indices)
+        return None
+
     # -- transforms -----------------------------------------------------------------------
     def top_k(self, k: int, *, by: Literal["value", "abs"] = "abs") -> torch.Tensor:
         """Indices of the k largest attributions, (n_examples, n_outputs, k); padding never wins.

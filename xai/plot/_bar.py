@@ -54,6 +54,7 @@ class Row:
     label: str
     score: float | None
     method: str
+    probability: float | None = None
 
     def title(self) -> str:
         """'<label> (prediction 0.93), <method>'."""
@@ -85,7 +86,9 @@ def get_row(exp: Explanation, index: int, output: int | str, owner: str) -> Row:
     values = exp.values[index, col][valid].double().numpy()
     names = tuple(exp.names[index])[: len(values)]
     score = None if exp.predictions is None else float(exp.predictions[index, col])
-    return Row(names, values, exp.target.names[index][col], score, exp.method)
+    probs = exp.probabilities()
+    prob = None if probs is None else float(probs[index, col])
+    return Row(names, values, exp.target.names[index][col], score, exp.method, prob)
 
 
 def bar(

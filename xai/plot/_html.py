@@ -91,6 +91,8 @@ def _header(exp: Explanation) -> str:
 def _prefix(row: Row) -> str:
     score = "" if row.score is None else \
         f'<span class="xai-score">score {_e(f"{row.score:.4g}")}</span>'
+    if row.probability is not None:
+        score += f'<span class="xai-score">p={_e(f"{row.probability:.3f}")}</span>'
     return f'<span class="xai-label">{_e(row.label)}</span>{score}'
 
 
