@@ -1,0 +1,108 @@
+"""The public surface: which ``xai`` and ``metrics`` are imported, and ``xai.__all__`` pinned."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+import xai
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The public names of ``xai``. Adding or removing one is an API change: update this list on purpose.
+XAI_ALL = sorted([
+    "Batch",
+    "CallableAdapter",
+    "Capability",
+    "ConvergenceWarning",
+    "Explanation",
+    "FeatureSpace",
+    "IgnoredParameterWarning",
+    "IncompatibleModelError",
+    "IntegratedGradients",
+    "InvalidExplanationError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "InvalidTargetError",
+    "KernelShap",
+    "Lime",
+    "METHODS",
+    "Method",
+    "MissingDependencyError",
+    "Modality",
+    "ModelAdapter",
+    "Occlusion",
+    "Registry",
+    "ResolvedTarget",
+    "ShapleySampling",
+    "SklearnAdapter",
+    "TensorFeatures",
+    "TextFeatures",
+    "TokenFeatures",
+    "TorchModuleAdapter",
+    "TruncationWarning",
+    "UnknownNameError",
+    "UnsupportedModelError",
+    "WordFeatures",
+    "XAIError",
+    "XAIWarning",
+    "__version__",
+    "as_adapter",
+    "compatible_methods",
+    "exceptions",
+    "explain",
+    "list_methods",
+    "register_method",
+    "select_method",
+])
+
+
+def _inside_repo(path: str | None) -> bool:
+    return path is not None and Path(path).resolve().is_relative_to(REPO)
+
+
+def test_xai_is_this_project():
+    # an unrelated "xai" distribution exists on PyPI; this must be ours
+    assert _inside_repo(xai.__file__), f"xai imported from {xai.__file__}, not from {REPO}"
+    assert Path(xai.__file__).resolve() == REPO / "xai" / "__init__.py"
+
+
+def test_metrics_is_this_project():
+    try:
+        metrics = importlib.import_module("metrics")
+    except ImportError as err:
+        pytest.skip(f"the metrics package is not importable yet ({err})")
+    path = getattr(metrics, "__file__", None)
+    # tests/metrics (no __init__.py) would import as a namespace package with __file__ None
+    assert path is not None, f"metrics resolved to a namespace package at {list(metrics.__path__)}"
+    assert Path(path).resolve() == REPO / "metrics" / "__init__.py", f"metrics imported from {path}"
+
+
+def test_xai_all_is_pinned():
+    assert sorted(xai.__all__) == XAI_ALL
+    assert len(set(xai.__all__)) == len(xai.__all__), "duplicate names in xai.__all__"
+
+
+@pytest.mark.parametrize("name", XAI_ALL)
+def test_every_public_name_exists(name):
+    assert hasattr(xai, name)
+
+
+def test_star_import_gives_exactly_all():
+    namespace: dict[str, object] = {}
+    exec("from xai import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == XAI_ALL
+
+
+def test_every_exception_is_exported_at_top_level():
+    for name in xai.exceptions.__all__:
+        assert getattr(xai, name) is getattr(xai.exceptions, name)
+        assert name in xai.__all__
+
+
+def test_every_registered_method_class_is_exported():
+    for name in xai.METHODS.names():
+        cls = xai.METHODS.get(name)
+        assert getattr(xai, cls.__name__, None) is cls, f"xai.{cls.__name__} is not exported"
