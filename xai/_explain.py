@@ -112,7 +112,7 @@ def select_method(model: Any) -> str:
     for capability, name in AUTO_RULES:
         if capability in adapter.capabilities and name in METHODS:
             cls = METHODS.get(name)
-            if adapter.modality in cls.modalities and cls.requires in adapter.capabilities:
+            if cls.supports(adapter):
                 return name
     return "occlusion"
 
@@ -123,7 +123,7 @@ def compatible_methods(model: Any) -> list[str]:
     out = []
     for name in METHODS.names():
         cls = METHODS.get(name)
-        if cls.requires in adapter.capabilities and adapter.modality in cls.modalities:
+        if cls.supports(adapter):
             out.append(name)
     return out
 

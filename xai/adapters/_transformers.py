@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._capabilities import Capability
+from .._validation import Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
 from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
 from ._base import Batch, ModelAdapter
@@ -48,6 +49,7 @@ class HFClassifierAdapter(ModelAdapter):
             msg = (f"{type(tokenizer).__name__} is a slow tokenizer without character offsets. "
                    "Load the fast one: AutoTokenizer.from_pretrained(path, use_fast=True).")
             raise InvalidParameterError(msg, owner="HFClassifierAdapter", parameter="tokenizer")
+        check_param("HFClassifierAdapter", "truncation", truncation, [Options({"warn", "error"})])
         self._model = model
         self.tokenizer = tokenizer
         self.modality = "text"
@@ -60,7 +62,7 @@ class HFClassifierAdapter(ModelAdapter):
     # -- inputs ---------------------------------------------------------------------------
     def prepare(self, inputs: Any) -> Batch:
         texts = _check_texts(inputs)
-        lengths = [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+        lengths = [len(ids) for ids in self.tokenizer(list(texts), verbose=False)["input_ids"]]
         too_long = [i for i, n in enumerate(lengths) if n > self.max_length]
         if too_long:
             msg = (f"{len(too_long)} of the 'inputs' (first: example {too_long[0]}, "
@@ -166,7 +168,9 @@ def _check_texts(inputs: Any) -> tuple[str, ...]:
         raise InvalidInputError(msg, value=[])
     for i, t in enumerate(inputs):
         if not isinstance(t, str):
-            msg = f"Example {i} of 'inputs' is a {type(t).__name__}, not a str. Pass texts only."
+            kind = type(t).__name__
+            article = "an" if kind[:1].lower() in "aeiou" else "a"
+            msg = f"Example {i} of 'inputs' is {article} {kind}, not a str. Pass texts only."
             raise InvalidInputError(msg, value=t)
         if not t.strip():
             msg = (f"Example {i} of 'inputs' is an empty string: it has no words to explain. "

@@ -85,22 +85,32 @@ class Method(ABC):
             out = self._attribute(adapter, batch, features, tgt, batch_size=bs, rng=rng)
         return self._pack(out, adapter, batch, features, tgt, scores)
 
+    @classmethod
+    def requirements(cls, modality: str) -> Capability:
+        """Capabilities the method needs on an adapter of ``modality`` (default: ``requires``)."""
+        return cls.requires
+
+    @classmethod
+    def supports(cls, adapter: ModelAdapter) -> bool:
+        """Whether the method can explain models behind ``adapter``."""
+        return (adapter.modality in cls.modalities
+                and cls.requirements(adapter.modality) in adapter.capabilities)
+
     def check_compatible(self, adapter: ModelAdapter) -> None:
         """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""
         from .._explain import compatible_methods
 
-        missing = self.requires & ~adapter.capabilities
-        if missing or adapter.modality not in self.modalities:
-            need = "+".join(missing.names()) if missing else f"{adapter.modality!r} inputs"
-            verb = "does not provide it" if missing else "is not supported by this method"
-            works = ", ".join(compatible_methods(adapter)) or "none"
-            msg = (f"Method {self.name!r} needs {need}, but {adapter!r} {verb}. "
-                   f"Methods that work with this model: {works}.")
-            if not missing:
-                msg = (f"Method {self.name!r} does not support {adapter.modality!r} inputs "
-                       f"({adapter!r}). Methods that work with this model: {works}.")
-            raise IncompatibleModelError(msg, method=self.name,
-                                         compatible=compatible_methods(adapter))
+        if self.supports(adapter):
+            return
+        works = ", ".join(compatible_methods(adapter)) or "none"
+        missing = self.requirements(adapter.modality) & ~adapter.capabilities
+        if adapter.modality not in self.modalities:
+            msg = (f"Method {self.name!r} does not support {adapter.modality!r} inputs "
+                   f"({adapter!r}). Methods that work with this model: {works}.")
+        else:
+            msg = (f"Method {self.name!r} needs {'+'.join(missing.names())}, but {adapter!r} "
+                   f"does not provide it. Methods that work with this model: {works}.")
+        raise IncompatibleModelError(msg, method=self.name, compatible=compatible_methods(adapter))
 
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
         """The feature space of each example (granularity and baseline from the fields)."""

@@ -12,7 +12,7 @@ from .._capabilities import Capability, Modality
 from .._registry import register_method
 from .._validation import Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
-from ..exceptions import ConvergenceWarning, IncompatibleModelError, InvalidParameterError
+from ..exceptions import ConvergenceWarning, InvalidParameterError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, relative_gap, warn_if
@@ -94,15 +94,10 @@ class IntegratedGradients(Method):
     def _test_params(cls) -> list[dict[str, Any]]:
         return [{"n_steps": 8}, {"n_steps": 6, "integration": "riemann_middle"}]
 
-    def check_compatible(self, adapter: ModelAdapter) -> None:
-        super().check_compatible(adapter)
-        if adapter.modality == "text" and Capability.EMBEDDINGS not in adapter.capabilities:
-            from .._explain import compatible_methods
-
-            msg = (f"Method 'integrated_gradients' needs EMBEDDINGS for text, but {adapter!r} "
-                   "does not provide it. Methods that work with this model: "
-                   f"{', '.join(compatible_methods(adapter))}.")
-            raise IncompatibleModelError(msg, method=self.name)
+    @classmethod
+    def requirements(cls, modality: str) -> Capability:
+        # text gradients are taken at the embedding layer
+        return cls.requires | Capability.EMBEDDINGS if modality == "text" else cls.requires
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
