@@ -31,8 +31,9 @@ def test_auto_method_is_recorded(tiny_bert, logreg):
 
 def test_explain_equals_configured_instance(mlp3):
     x = torch.randn(2, 6, generator=torch.Generator().manual_seed(0))
-    a = xai.explain(mlp3, x, method="shapley_sampling", n_permutations=4, random_state=1)
-    b = xai.ShapleySampling(n_permutations=4).explain(mlp3, x, random_state=1)
+    a = xai.explain(mlp3, x, method="shapley_sampling", n_permutations=4, random_state=1,
+                    target=0)
+    b = xai.ShapleySampling(n_permutations=4).explain(mlp3, x, random_state=1, target=0)
     torch.testing.assert_close(a.values, b.values, rtol=0, atol=0)
     assert a.params == b.params == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
                                     "granularity": "auto"}
