@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/models.py as "models"
 
@@ -17,11 +16,7 @@ import models  # noqa: E402
 def tiny_bert():
     """(model, tokenizer) of a tiny random BERT classifier built from a config."""
     pytest.importorskip("transformers")
-    state = torch.get_rng_state()
-    try:
-        return models.tiny_bert_classifier()
-    finally:
-        torch.set_rng_state(state)
+    return models.tiny_bert_classifier()
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import torch
 
-WORDS = ("the movie was great terrible fun boring plot actors not very good bad a an and it is "
-         "film story".split())
-
 
 class Linear(torch.nn.Module):
     """f(x) = x @ w + b, one output per column of w."""
@@ -61,38 +58,16 @@ def mlp(n_in: int = 6, n_hidden: int = 16, n_out: int = 3, seed: int = 0) -> tor
 
 def tiny_tokenizer():  # type: ignore[no-untyped-def]
     """A BERT-style WordPiece fast tokenizer over a small in-memory vocabulary."""
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordPiece
-    from transformers import PreTrainedTokenizerFast
+    from xai.testing import tiny_tokenizer as make
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = ["##s", "##ing", "##ly", "##ed", "!", ".", ",", "'"]
-    vocab = {t: i for i, t in enumerate(specials + list(WORDS) + pieces)}
-    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_max_length=32)
+    return make()
 
 
-def tiny_bert_classifier(seed: int = 0, n_labels: int = 2):  # type: ignore[no-untyped-def]
+def tiny_bert_classifier(seed: int = 0):  # type: ignore[no-untyped-def]
     """A 2-layer random BertForSequenceClassification (unit tests only, never for claims)."""
-    from transformers import BertConfig, BertForSequenceClassification
+    from xai.testing import tiny_text_classifier
 
-    tok = tiny_tokenizer()
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=48, max_position_embeddings=32,
-                        num_labels=n_labels, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0,
-                        id2label={i: ["NEGATIVE", "POSITIVE", "NEUTRAL"][i] for i in range(n_labels)},
-                        label2id={["NEGATIVE", "POSITIVE", "NEUTRAL"][i]: i for i in range(n_labels)})
-    torch.manual_seed(seed)  # transformers initialises from the global RNG; tests only
-    model = BertForSequenceClassification(config).eval()
-    return model, tok
+    return tiny_text_classifier(seed)
 
 
 def exact_shapley(value, d: int) -> torch.Tensor:  # type: ignore[no-untyped-def]

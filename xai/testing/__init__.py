@@ -1,0 +1,69 @@
+"""The conformance suite every attribution method must pass, and the toy models it runs on.
+
+Like scikit-learn's ``estimator_checks``: a method registered with :func:`xai.register_method`,
+here or in a third-party package, is tested by the same checks as the built-in ones::
+
+    from xai.testing import parametrize_with_checks
+
+    @parametrize_with_checks()
+    def test_methods_conform(check):
+        check()
+
+Each check takes a Method class, one of its ``_test_params()`` dicts and an
+:class:`AdapterFixture`, and raises ``AssertionError`` with the reason when the method breaks a
+rule of the contract (DESIGN "Tests", items 1-7). The toy models never touch the global RNGs.
+
+Examples
+--------
+>>> from xai.testing import check_explanation_shape, adapter_fixtures
+>>> from xai.methods import Occlusion
+>>> check_explanation_shape(Occlusion, {}, adapter_fixtures()[0])
+"""
+
+from __future__ import annotations
+
+from ._checks import (
+    CHECKS,
+    check_batch_invariance,
+    check_explain_equivalence,
+    check_explanation_shape,
+    check_incompatible_adapter,
+    check_invalid_params,
+    check_method,
+    check_model_untouched,
+    check_seed,
+    iter_checks,
+    parametrize_with_checks,
+)
+from ._toys import (
+    NO_CAPABILITY,
+    AdapterFixture,
+    adapter_fixtures,
+    tiny_text_classifier,
+    tiny_tokenizer,
+    toy_function,
+    toy_inputs,
+    toy_mlp,
+)
+
+__all__ = [
+    "CHECKS",
+    "NO_CAPABILITY",
+    "AdapterFixture",
+    "adapter_fixtures",
+    "check_batch_invariance",
+    "check_explain_equivalence",
+    "check_explanation_shape",
+    "check_incompatible_adapter",
+    "check_invalid_params",
+    "check_method",
+    "check_model_untouched",
+    "check_seed",
+    "iter_checks",
+    "parametrize_with_checks",
+    "tiny_text_classifier",
+    "tiny_tokenizer",
+    "toy_function",
+    "toy_inputs",
+    "toy_mlp",
+]
