@@ -103,7 +103,7 @@ def make_method(name: str, params: Mapping[str, Any]) -> Method:
     if missing:
         msg = f"The {missing[0]!r} parameter of {cls.__name__} is required."
         raise InvalidParameterError(msg, owner=cls.__name__, parameter=missing[0])
-    return cls(**params)  # type: ignore[no-any-return]
+    return cls(**params)
 
 
 def select_method(model: Any) -> str:

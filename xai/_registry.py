@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .exceptions import UnknownNameError
+
+if TYPE_CHECKING:
+    from .methods._base import Method
 
 __all__ = ["METHODS", "Registry", "register_method"]
 
@@ -91,5 +94,5 @@ class Registry(Generic[T]):
             self._items, self._aliases = items, aliases
 
 
-METHODS: Registry[type] = Registry("method")
+METHODS: Registry[type[Method]] = Registry("method")
 register_method = METHODS.register

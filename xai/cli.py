@@ -47,7 +47,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         return 2
     exp = explain(model, inputs, method=args.method, random_state=args.random_state)
     for i, names in enumerate(exp.feature_names):
-        print(f"[{exp.target.names[i][0]} score={float(exp.predictions[i, 0]):.4f}]")
+        score = "" if exp.predictions is None else f" score={float(exp.predictions[i, 0]):.4f}"
+        print(f"[{exp.target.names[i][0]}{score}]")
         for name, value in zip(names, exp.values[i, 0].tolist(), strict=False):
             print(f"  {name:>20s} {value:+.4f}")
     if args.html:

@@ -181,7 +181,7 @@ def _check_texts(inputs: Any) -> tuple[str, ...]:
 
 def _model_max_length(model: Any, tokenizer: Any) -> int:
     limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < 10**6 else []
-    cfg = getattr(model, "config", None)
-    if getattr(cfg, "max_position_embeddings", None):
-        limits.append(int(cfg.max_position_embeddings))
+    max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if max_positions:
+        limits.append(int(max_positions))
     return min(limits) if limits else 512

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -56,14 +57,13 @@ def _tasks(n_reviews: int, n_applicants: int) -> list[tuple[str, str, Callable[[
     baseline = credit_baseline()
     tasks: list[tuple[str, str, Callable[[], Any]]] = []
     for name, params in TEXT_METHODS.items():
-        if name in xai.METHODS:
-            tasks.append(("reviews", name, lambda n=name, p=params: xai.explain(
-                sentiment, reviews, method=n, random_state=0, **p)))
+        run = functools.partial(xai.explain, sentiment, reviews, method=name, random_state=0,
+                                **params)
+        tasks.append(("reviews", name, run))
     for name, params in TABULAR_METHODS.items():
-        if name in xai.METHODS:
-            tasks.append(("credit", name, lambda n=name, p=params: xai.explain(
-                credit, applicants, method=n, baseline=baseline, target="1", random_state=0,
-                **p)))
+        run = functools.partial(xai.explain, credit, applicants, method=name, baseline=baseline,
+                                target="1", random_state=0, **params)
+        tasks.append(("credit", name, run))
     return tasks
 
 

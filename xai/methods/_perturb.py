@@ -57,4 +57,4 @@ def score_masks(
         if n_pending:
             outs.append(adapter.predict(Batch.concat(pending, pad_values=pads)).float().cpu())
     scores = torch.cat(outs, dim=0)
-    return list(scores.split(counts)), math.ceil(total / batch_size)
+    return list(torch.split(scores, counts)), math.ceil(total / batch_size)

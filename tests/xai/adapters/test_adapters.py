@@ -36,7 +36,8 @@ def test_sklearn_response_auto_and_recorded(logreg):
     assert xai.SklearnAdapter(svc).response == "decision_function"
     reg = LinearRegression().fit(x, x[:, 0] * 2 - x[:, 1])
     ad = xai.SklearnAdapter(reg)
-    assert ad.response == "predict" and not ad.is_classifier()
+    assert ad.response == "predict"
+    assert not ad.is_classifier()
     exp = xai.explain(reg, x[:2], method="occlusion")
     # a linear regressor's occlusion value is coef * (x - 0)
     torch.testing.assert_close(exp.values[:, 0], torch.tensor(reg.coef_ * x[:2],
@@ -59,7 +60,8 @@ def test_word_features_come_from_offsets_not_markers(tiny_bert):
     (words,) = adapter.features(batch, granularity="word")
     assert words.feature_names == ("The", "movie's", "plot,", "filmed", "badly!")
     (tokens,) = adapter.features(batch, granularity="token")
-    assert "[CLS]" not in tokens.feature_names and "[SEP]" not in tokens.feature_names
+    assert "[CLS]" not in tokens.feature_names
+    assert "[SEP]" not in tokens.feature_names
     assert tokens.n_features == sum(len(g) for g in words.groups)
 
 
