@@ -1,0 +1,275 @@
+"""Run the side-by-side benchmarks and write ``docs/benchmarks.md``.
+
+Usage::
+
+    python bench/run.py            # every area, full repeats
+    python bench/run.py --quick    # fewer repeats (a few minutes on 2 cores)
+
+Each area script (``bench/<area>.py``) exposes ``run(quick: bool) -> Section``; this file also
+holds the helpers they share: timing, model-call counting, machine description and the writer of
+the markdown report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["AREAS", "CallCounter", "Row", "Section", "interleaved_times", "load_average",
+           "machine_info", "seeded_runs", "table", "write_doc"]
+
+#: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
+AREAS: tuple[str, ...] = ("attribution",)
+DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+@dataclasses.dataclass
+class Section:
+    """One area's results: a markdown body (table, input, notes) under a title."""
+
+    title: str
+    markdown: str
+    all_targets_met: bool
+
+
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs))
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the results table, built from the timed runs of both contenders.
+
+    ``ours_times[i]`` and ``peer_times[i]`` come from the same interleaved round (or seed), so
+    their ratio is paired: both saw the same machine load.
+    """
+
+    comparison: str
+    ours_times: list[float]
+    peer_times: list[float]
+    calls: str
+    rows: str
+    accuracy: str
+    target: str
+    max_ratio: float | None = None  # the target on ``ratio``, if any
+    values_ok: bool | None = None  # the target on the values, if any
+
+    @property
+    def ratio(self) -> float:
+        """Median over rounds of ours / peer (paired)."""
+        return median([o / p for o, p in zip(self.ours_times, self.peer_times, strict=True)])
+
+    @property
+    def min_ratio(self) -> float:
+        return min(self.ours_times) / min(self.peer_times)
+
+    @property
+    def met(self) -> bool | None:
+        if self.max_ratio is None and self.values_ok is None:
+            return None
+        return (self.max_ratio is None or self.ratio <= self.max_ratio) and \
+            self.values_ok is not False
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| comparison | ours (s) | peer (s) | ratio ours/peer | ratio of fastest runs | "
+            "model calls ours / peer | rows ours / peer | values | target | met |")
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        met = "n/a" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.comparison} | {median(r.ours_times):.3f} | "
+                     f"{median(r.peer_times):.3f} | {r.ratio:.2f} | "
+                     f"{r.min_ratio:.2f} | {r.calls} | {r.rows} | {r.accuracy} | {r.target} | "
+                     f"{met} |")
+    return "\n".join(lines)
+
+
+class CallCounter:
+    """Counts calls and rows of a ``torch.nn.Module``'s forward (a forward pre-hook).
+
+    Rows are the first dimension of ``input_ids`` (keyword or first positional argument).
+    """
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.calls = 0
+        self.rows = 0
+        self._handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module: torch.nn.Module, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids")
+        if ids is None:
+            ids = args[0] if args else kwargs.get("inputs_embeds")
+        self.calls += 1
+        self.rows += int(ids.shape[0])
+
+    @contextmanager
+    def count(self) -> Iterator[CallCounter]:
+        """Reset the counts, then count what runs inside the block."""
+        self.calls = self.rows = 0
+        yield self
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int,
+                      counter: CallCounter | None = None
+                      ) -> tuple[dict[str, list[float]], dict[str, tuple[Any, int, int]]]:
+    """Wall times (``time.perf_counter``) of each function, runs interleaved to share noise.
+
+    Every function first runs once untimed (warm-up), with ``counter`` counting its model calls
+    and rows; then each of the ``repeats`` rounds runs all functions once, in an order rotated by
+    one each round, so slow phases of a shared machine hit every contender alike.
+
+    Returns
+    -------
+    times : dict of name to list of float
+        Seconds of each timed run.
+    warmup : dict of name to (result, model calls, model rows)
+        The warm-up run's return value and counts (0, 0 without a counter).
+    """
+    warm: dict[str, tuple[Any, int, int]] = {}
+    for name, fn in fns.items():
+        if counter is None:
+            warm[name] = (fn(), 0, 0)
+            continue
+        with counter.count():
+            out = fn()
+        warm[name] = (out, counter.calls, counter.rows)
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    print("  times (s): " + "; ".join(f"{n} " + " ".join(f"{t:.2f}" for t in ts)
+                                      for n, ts in times.items()), flush=True)
+    return times, warm
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(name: str) -> str:
+    try:
+        return str(importlib.import_module(name).__version__)
+    except Exception:  # noqa: BLE001  # a missing peer is reported, not fatal
+        return "not installed"
+
+
+def load_average() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
+
+
+def seeded_runs(counter: CallCounter, fns: dict[str, Any], seeds: list[int],
+                 exact: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Run seeded estimators against an exact answer: times, calls/rows, mean errors per contender.
+
+    Each function takes a seed and returns values comparable with ``exact``.
+
+    A warm-up run of each comes first; then, seed by seed, the contenders run back to back (the
+    order alternating) so that machine noise hits both alike.
+    """
+    for fn in fns.values():
+        fn(seeds[0])
+    acc: dict[str, dict[str, list[float]]] = {k: {"t": [], "maxabs": [], "rmse": [], "calls": [],
+                                                  "rows": []} for k in fns}
+    for k, seed in enumerate(seeds):
+        order = list(fns) if k % 2 == 0 else list(fns)[::-1]
+        for name in order:
+            with counter.count():
+                start = time.perf_counter()
+                v = fns[name](seed)
+                acc[name]["t"].append(time.perf_counter() - start)
+            err = v - exact
+            for key, val in (("maxabs", err.abs().max()), ("rmse", err.pow(2).mean().sqrt()),
+                             ("calls", counter.calls), ("rows", counter.rows)):
+                acc[name][key].append(float(val))
+    print("  times (s): " + "; ".join(f"{n} " + " ".join(f"{t:.2f}" for t in a["t"])
+                                      for n, a in acc.items()), flush=True)
+    return {name: {"t": a["t"], "calls": int(a["calls"][0]),
+                   "rows": int(a["rows"][0]), "maxabs": float(np.mean(a["maxabs"])),
+                   "rmse": float(np.mean(a["rmse"]))} for name, a in acc.items()}
+
+
+def machine_info() -> dict[str, str]:
+    """Date, CPU, thread counts and library versions for the report header."""
+    import os
+
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": _cpu_model(),
+        "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count()),
+        "torch threads": str(torch.get_num_threads()),
+        "python": platform.python_version(),
+        **{lib: _version(lib) for lib in ("torch", "captum", "shap", "transformers", "numpy")},
+    }
+
+
+def render(sections: Sequence[Section], *, quick: bool) -> str:
+    info = machine_info()
+    lines = ["# Benchmarks", "",
+             "Side-by-side runs of our methods and the peer libraries, in one process, on the same "
+             "model and inputs. Regenerate with `python bench/run.py` (or `--quick`, fewer repeats); "
+             "`python bench/attribution.py` runs the attribution area alone.", "",
+             f"- mode: {'quick' if quick else 'full'}"]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    lines.append("")
+    for s in sections:
+        lines += [f"## {s.title}", "", s.markdown.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def write_doc(sections: Sequence[Section], *, quick: bool, path: Path = DOC_PATH) -> str:
+    """Render the report, write it to ``path`` and return the text."""
+    text = render(sections, quick=quick)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC_PATH.name}")
+    args = parser.parse_args(argv)
+    sys.modules.setdefault("run", sys.modules[__name__])  # area scripts import the helpers
+    sections = [importlib.import_module(area).run(quick=args.quick) for area in AREAS]
+    text = render(sections, quick=args.quick) if args.no_write else \
+        write_doc(sections, quick=args.quick)
+    print(text)
+    missed = [s.title for s in sections if not s.all_targets_met]
+    print(f"targets missed in: {', '.join(missed)}" if missed else "all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())
