@@ -2,12 +2,37 @@
 
 The import name ``metrics`` belongs to the ``posthoc-xai`` distribution (an unrelated
 ``metrics`` project exists on PyPI). ``metrics`` imports ``xai``, never the reverse.
-This release ships the base types; the evaluators arrive with their own issue.
 """
 
 from __future__ import annotations
 
+from . import complexity, faithfulness  # noqa: F401  (registration)
 from ._base import Metric, MetricResult
+from ._evaluate import Evaluation, compare, evaluate
 from ._registry import METRICS, register_metric
+from .complexity import Complexity
+from .faithfulness import (
+    AOPCComprehensiveness,
+    AOPCSufficiency,
+    Comprehensiveness,
+    FaithfulnessCorrelation,
+    LogOdds,
+    Sufficiency,
+)
 
-__all__ = ["METRICS", "Metric", "MetricResult", "register_metric"]
+__all__ = [
+    "METRICS",
+    "AOPCComprehensiveness",
+    "AOPCSufficiency",
+    "Complexity",
+    "Comprehensiveness",
+    "Evaluation",
+    "FaithfulnessCorrelation",
+    "LogOdds",
+    "Metric",
+    "MetricResult",
+    "Sufficiency",
+    "compare",
+    "evaluate",
+    "register_metric",
+]

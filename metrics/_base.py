@@ -13,9 +13,12 @@ import torch
 import xai
 from xai._validation import Constraint, check_params, check_random_state
 from xai.adapters import ModelAdapter, as_adapter
-from xai.exceptions import InvalidExplanationError
+from xai.exceptions import IncompatibleModelError, InvalidExplanationError
+from xai.methods._base import DEFAULT_BATCH_SIZE, _resolve_batch_size
 
 __all__ = ["Metric", "MetricResult"]
+
+Category = Literal["faithfulness", "robustness", "fidelity", "responsiveness", "complexity"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -26,14 +29,15 @@ class MetricResult:
     ----------
     metric : str
         Registry name of the metric.
-    scores : torch.Tensor of shape (n_examples,) or (n_examples, n_outputs)
+    scores : torch.Tensor of shape (n_examples, n_outputs)
+        One score per example and explained output (NaN where undefined, with a warning).
     higher_is_better : bool
     params : Mapping[str, Any]
         The metric's parameters.
     explanation_method : str
         The method that produced the scored explanation.
-    extras : Mapping[str, torch.Tensor]
-        Diagnostics (curves, model-call counts).
+    extras : Mapping[str, Any]
+        Diagnostics: model-call counts, curves, resolved defaults.
     """
 
     metric: str
@@ -56,43 +60,103 @@ class MetricResult:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Metric(ABC):
-    """Base of every evaluator: a frozen dataclass of parameters and one ``_score`` to implement."""
+    """Base of every evaluator: a frozen dataclass of parameters and one ``_score`` to implement.
+
+    ``metric(explanation, model)`` adapts the model, checks that the explanation can be scored
+    with it, and calls ``_score`` inside the adapter's session. Metrics hold no state.
+    """
 
     name: ClassVar[str]
     higher_is_better: ClassVar[bool]
-    category: ClassVar[Literal["faithfulness", "robustness", "fidelity", "responsiveness",
-                               "complexity"]]
+    category: ClassVar[Category]
     needs_reexplain: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = True
     feature_spaces: ClassVar[tuple[type, ...]] = ()
+    modalities: ClassVar[frozenset[str]] = frozenset({"tabular", "image", "text"})
+    reference: ClassVar[str] = ""
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {}
 
     def __post_init__(self) -> None:
         check_params(self, self._constraints)
 
+    def get_params(self) -> dict[str, Any]:
+        """The metric's parameters as a dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def applies_to(cls, explanation: xai.Explanation) -> bool:
+        """Whether this metric can score ``explanation`` (modality and feature spaces)."""
+        if explanation.modality not in cls.modalities:
+            return False
+        return not cls.feature_spaces or all(isinstance(f, cls.feature_spaces)
+                                             for f in explanation.features)
+
     def __call__(self, explanation: xai.Explanation, model: Any, *,
+                 batch_size: int | str = "auto",
                  random_state: int | torch.Generator | None = None) -> MetricResult:
-        """Score ``explanation`` of ``model``: adapt, check, ``_score``, pack."""
+        """Score ``explanation`` of ``model``; see :func:`metrics.evaluate`."""
         adapter = as_adapter(model)
-        self._check(explanation)
+        self.check(explanation, adapter)
+        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
         rng = check_random_state(random_state, owner=type(self).__name__)
         with adapter.session():
-            scores = self._score(explanation, adapter, rng)
-        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return MetricResult(metric=self.name, scores=scores, higher_is_better=self.higher_is_better,
-                            params=params, explanation_method=explanation.method)
+            out = self._score(explanation, adapter, rng, batch_size=bs)
+        scores, extras = out if isinstance(out, tuple) else (out, {})
+        if scores.dim() == 1:
+            scores = scores[:, None]
+        return MetricResult(metric=self.name, scores=scores.float(),
+                            higher_is_better=self.higher_is_better, params=self.get_params(),
+                            explanation_method=explanation.method, extras=extras)
 
-    def _check(self, explanation: xai.Explanation) -> None:
-        if self.feature_spaces and not all(isinstance(f, self.feature_spaces)
-                                           for f in explanation.features):
-            need = " or ".join(t.__name__ for t in self.feature_spaces)
-            msg = f"Metric {self.name!r} needs explanations over {need} features."
+    def check(self, explanation: xai.Explanation, adapter: ModelAdapter) -> None:
+        """Raise a typed error when ``explanation`` cannot be scored with ``adapter``."""
+        if not self.applies_to(explanation):
+            from ._evaluate import applicable_metrics
+
+            works = ", ".join(applicable_metrics(explanation)) or "none"
+            msg = (f"Metric {self.name!r} does not apply to {explanation.modality!r} "
+                   f"explanations over {type(explanation.features[0]).__name__ if explanation.features else 'no'} "
+                   f"features. Metrics that apply: {works}.")
+            raise IncompatibleModelError(msg, method=self.name)
+        if not bool(torch.isfinite(explanation.values).all()):
+            msg = (f"The explanation's values contain NaN or inf; metric {self.name!r} cannot "
+                   "rank or sum them. Recompute the explanation.")
             raise InvalidExplanationError(msg)
-        if not explanation.features:
-            msg = (f"Metric {self.name!r} needs the explanation's feature spaces, which a loaded "
-                   "Explanation does not have. Score it before saving, or re-explain.")
-            raise InvalidExplanationError(msg)
+        if self.needs_model:
+            _check_same_model(explanation, adapter, self.name)
 
     @abstractmethod
-    def _score(self, explanation: xai.Explanation, adapter: ModelAdapter,
-               rng: torch.Generator) -> torch.Tensor:
-        """Per-example scores, shape (n_examples,) or (n_examples, n_outputs)."""
+    def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
+               *, batch_size: int) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+        """Scores of shape (n_examples, n_outputs) (or (n_examples,)), optionally with extras."""
+
+
+def _check_same_model(explanation: xai.Explanation, adapter: ModelAdapter, name: str) -> None:
+    """The explanation must have been computed for this model on these inputs."""
+    if not explanation.features or explanation.inputs is None:
+        msg = (f"Metric {name!r} needs the explanation's inputs and feature spaces, which a "
+               "loaded Explanation does not have. Score it before saving it, or re-explain.")
+        raise InvalidExplanationError(msg)
+    from xai.exceptions import XAIError
+
+    try:
+        with torch.no_grad():
+            scores = adapter.predict_batched(explanation.inputs,
+                                             DEFAULT_BATCH_SIZE.get(adapter.modality, 256))
+    except (XAIError, RuntimeError, ValueError) as err:
+        msg = (f"The explanation's inputs cannot be run through this model ({err}). Score an "
+               "explanation with the model that produced it.")
+        raise InvalidExplanationError(msg) from err
+    top = int(explanation.target.indices.max())
+    if scores.shape[1] <= top:
+        msg = (f"The explanation explains output {top}, but this model has {scores.shape[1]} "
+               "outputs. Score an explanation with the model that produced it.")
+        raise InvalidExplanationError(msg)
+    if explanation.predictions is not None:
+        now = scores.gather(1, explanation.target.indices)
+        if not torch.allclose(now, explanation.predictions, rtol=1e-3, atol=1e-4):
+            gap = float((now - explanation.predictions).abs().max())
+            msg = (f"This model's scores differ from the explanation's predictions by up to "
+                   f"{gap:.3g}: the explanation was computed for another model or other inputs. "
+                   "Score an explanation with the model that produced it.")
+            raise InvalidExplanationError(msg)
