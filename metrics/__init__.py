@@ -19,6 +19,7 @@ from .faithfulness import (
     LogOdds,
     Sufficiency,
 )
+from .infidelity import Infidelity
 
 __all__ = [
     "METRICS",
@@ -28,6 +29,7 @@ __all__ = [
     "Comprehensiveness",
     "Evaluation",
     "FaithfulnessCorrelation",
+    "Infidelity",
     "LogOdds",
     "Metric",
     "MetricResult",

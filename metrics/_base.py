@@ -84,12 +84,21 @@ class Metric(ABC):
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
-    def applies_to(cls, explanation: xai.Explanation) -> bool:
-        """Whether this metric can score ``explanation`` (modality and feature spaces)."""
+    def why_not(cls, explanation: xai.Explanation) -> str | None:
+        """Why this metric cannot score ``explanation``, or None when it can."""
         if explanation.modality not in cls.modalities:
-            return False
-        return not cls.feature_spaces or all(isinstance(f, cls.feature_spaces)
-                                             for f in explanation.features)
+            return (f"it scores {', '.join(sorted(cls.modalities))} explanations, not "
+                    f"{explanation.modality!r} ones")
+        if cls.feature_spaces and not all(isinstance(f, cls.feature_spaces)
+                                          for f in explanation.features):
+            need = " or ".join(t.__name__ for t in cls.feature_spaces)
+            return f"it needs {need} features"
+        return None
+
+    @classmethod
+    def applies_to(cls, explanation: xai.Explanation) -> bool:
+        """Whether this metric can score ``explanation``."""
+        return cls.why_not(explanation) is None
 
     def __call__(self, explanation: xai.Explanation, model: Any, *,
                  batch_size: int | str = "auto",
@@ -110,13 +119,13 @@ class Metric(ABC):
 
     def check(self, explanation: xai.Explanation, adapter: ModelAdapter) -> None:
         """Raise a typed error when ``explanation`` cannot be scored with ``adapter``."""
-        if not self.applies_to(explanation):
+        reason = self.why_not(explanation)
+        if reason is not None:
             from ._evaluate import applicable_metrics
 
             works = ", ".join(applicable_metrics(explanation)) or "none"
-            msg = (f"Metric {self.name!r} does not apply to {explanation.modality!r} "
-                   f"explanations over {type(explanation.features[0]).__name__ if explanation.features else 'no'} "
-                   f"features. Metrics that apply: {works}.")
+            msg = (f"Metric {self.name!r} does not apply to this explanation: {reason}. "
+                   f"Metrics that apply: {works}.")
             raise IncompatibleModelError(msg, method=self.name)
         if not bool(torch.isfinite(explanation.values).all()):
             msg = (f"The explanation's values contain NaN or inf; metric {self.name!r} cannot "

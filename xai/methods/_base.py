@@ -136,7 +136,8 @@ class Method(ABC):
             values=values, feature_mask=mask, features=features, inputs=batch, target=tgt,
             predictions=scores.gather(1, tgt.indices), method=self.name,
             base_values=out.base_values, params=self.get_params(), extras=out.extras,
-            model_info=adapter.describe(), multiply_by_inputs=self.multiply_by_inputs_,
+            model_info=adapter.describe(),
+            multiply_by_inputs=bool(getattr(self, "multiply_by_inputs", self.multiply_by_inputs_)),
             modality=adapter.modality, texts=batch.texts,
             names=tuple(f.feature_names for f in features),
         )

@@ -151,3 +151,10 @@ class _Fn(torch.nn.Module):
 
     def forward(self, x):
         return self.fn(x)
+
+
+def test_explanation_records_whether_values_are_multiplied_by_inputs(mlp3):
+    x = torch.randn(1, 6)
+    assert xai.explain(mlp3, x, method="ig", target=0, n_steps=4).multiply_by_inputs
+    assert not xai.explain(mlp3, x, method="ig", target=0, n_steps=4,
+                           multiply_by_inputs=False).multiply_by_inputs
