@@ -108,3 +108,30 @@ def compare(explanations: Sequence[xai.Explanation], model: Any,
         frames.append(res.summary())
     table = pd.concat(frames, ignore_index=True)
     return table.pivot(index="method", columns="metric", values="mean")
+
+
+#: Light settings for reports (``xai demo``): a few seconds per explanation on 2 CPUs.
+REPORT_METRICS: dict[str, dict[str, Any]] = {
+    "faithfulness_correlation": {"n_subsets": 30},
+    "infidelity": {"n_perturbations": 50},
+    "comprehensiveness": {},
+    "sufficiency": {},
+    "aopc_comprehensiveness": {},
+    "log_odds": {},
+    "complexity": {},
+}
+
+
+def report_scores(explanation: xai.Explanation, model: Any) -> dict[str, dict[str, Any]]:
+    """Mean score of each applicable report metric: {name: {"mean": float, "higher_is_better"}}.
+
+    Registered under the entry-point group ``xai.scorers`` so that ``xai demo`` can add a metric
+    table to its report without ``xai`` importing ``metrics``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in REPORT_METRICS.items():
+        if name not in METRICS or not METRICS.get(name).applies_to(explanation):
+            continue
+        res = METRICS.get(name)(**params)(explanation, model, random_state=0)
+        out[name] = {"mean": res.mean(), "higher_is_better": res.higher_is_better}
+    return out

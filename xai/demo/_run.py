@@ -46,7 +46,10 @@ def _demo_inputs(n_reviews: int, n_applicants: int) -> tuple[list[str], Any]:
     return reviews, x_test.iloc[:n_applicants]
 
 
-def _tasks(n_reviews: int, n_applicants: int) -> list[tuple[str, str, Callable[[], Any]]]:
+Task = tuple[str, str, Callable[[], Any], Any]  # data set, method, run, model
+
+
+def _tasks(n_reviews: int, n_applicants: int) -> list[Task]:
     import xai
 
     from ._models import credit_baseline, load_credit_model, load_sentiment_model
@@ -55,16 +58,26 @@ def _tasks(n_reviews: int, n_applicants: int) -> list[tuple[str, str, Callable[[
     sentiment = xai.as_adapter(load_sentiment_model())
     credit = load_credit_model()
     baseline = credit_baseline()
-    tasks: list[tuple[str, str, Callable[[], Any]]] = []
+    tasks: list[Task] = []
     for name, params in TEXT_METHODS.items():
         run = functools.partial(xai.explain, sentiment, reviews, method=name, random_state=0,
                                 **params)
-        tasks.append(("reviews", name, run))
+        tasks.append(("reviews", name, run, sentiment))
     for name, params in TABULAR_METHODS.items():
         run = functools.partial(xai.explain, credit, applicants, method=name, baseline=baseline,
                                 target="1", random_state=0, **params)
-        tasks.append(("credit", name, run))
+        tasks.append(("credit", name, run, credit))
     return tasks
+
+
+def _scorers() -> dict[str, Callable[[Any, Any], dict[str, dict[str, Any]]]]:
+    """Metric scorers registered under the ``xai.scorers`` entry point (the metrics package).
+
+    ``xai`` never imports ``metrics``; without the entry point the report has no metric table.
+    """
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.load() for ep in entry_points(group="xai.scorers")}
 
 
 def run_demo(out: str | Path = "xai-demo", *, n_reviews: int = 5, n_applicants: int = 5,
@@ -87,16 +100,23 @@ def run_demo(out: str | Path = "xai-demo", *, n_reviews: int = 5, n_applicants: 
     tasks = _tasks(n_reviews, n_applicants)
     explanations: dict[str, Any] = {}
     timings: dict[str, float] = {}
+    scores: dict[str, dict[str, dict[str, Any]]] = {}
+    scorers = _scorers()
     bar = tqdm(tasks, desc="xai demo", unit="method", disable=not show_progress)
-    for dataset, method, run in bar:
+    for dataset, method, run, model in bar:
+        key = f"{dataset}/{method}"
         bar.set_postfix_str(f"{dataset}: {method}")
         start = time.perf_counter()
-        explanations[f"{dataset}/{method}"] = run()
-        timings[f"{dataset}/{method}"] = time.perf_counter() - start
+        explanations[key] = run()
+        timings[key] = time.perf_counter() - start
+        scores[key] = {name: result for scorer in scorers.values()
+                       for name, result in scorer(explanations[key], model).items()}
     summary = _summary(explanations, timings)
+    for run_info in summary["runs"]:
+        run_info["metrics"] = scores[f"{run_info['dataset']}/{run_info['method']}"]
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     report = folder / "report.html"
-    report.write_text(_report(explanations, timings))
+    report.write_text(_report(explanations, timings, scores))
     return DemoResult(report=report, summary=summary, explanations=explanations)
 
 
@@ -132,7 +152,8 @@ def _plain(params: Any) -> dict[str, Any]:
             for k, v in params.items()}
 
 
-def _report(explanations: dict[str, Any], timings: dict[str, float]) -> str:
+def _report(explanations: dict[str, Any], timings: dict[str, float],
+            scores: dict[str, dict[str, dict[str, Any]]]) -> str:
     from ..plot._html import explanation_html, report_html, table_html
 
     sections = [("About", _ABOUT)]
@@ -141,6 +162,15 @@ def _report(explanations: dict[str, Any], timings: dict[str, float]) -> str:
                  f"{p}={v}" for p, v in _plain(explanations[k].params).items())}
             for k, t in timings.items()]
     sections.append(("Runs", table_html(rows)))
+    metric_rows = []
+    for key, per_metric in scores.items():
+        row: dict[str, Any] = {"data set": key.split("/")[0], "method": key.split("/")[1]}
+        for name, res in per_metric.items():
+            arrow = "\u2191" if res["higher_is_better"] else "\u2193"
+            row[f"{name} {arrow}"] = round(res["mean"], 4)
+        metric_rows.append(row)
+    if any(len(r) > 2 for r in metric_rows):
+        sections.append(("Metrics (mean over the examples)", table_html(metric_rows)))
     for key, exp in explanations.items():
         dataset, method = key.split("/")
         title = ("Movie reviews" if dataset == "reviews" else "Credit applicants") + f": {method}"
