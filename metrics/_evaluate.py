@@ -48,7 +48,7 @@ def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -
     """A Metric instance from a registry name (UnknownNameError lists the available ones)."""
     if isinstance(metric, Metric):
         return metric
-    return METRICS.get(metric)(**(params or {}))  # type: ignore[no-any-return]
+    return METRICS.get(metric)(**(params or {}))
 
 
 def applicable_metrics(exp: xai.Explanation) -> list[str]:

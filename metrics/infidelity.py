@@ -151,9 +151,9 @@ class Infidelity(Metric):
             sub = explanation[list(range(start, stop))]
             units, batches = [], []
             for row in rows(sub):
-                u, b = self._perturb(sub, row, kind, n, gens[start + row.index])
+                u, batch = self._perturb(sub, row, kind, n, gens[start + row.index])
                 units.append(u)
-                batches.append(b)
+                batches.append(batch)
             scores, calls = score_batches(adapter, sub, batches, batch_size=batch_size)
             n_calls += calls
             for row, u, s in zip(rows(sub), units, scores, strict=True):
