@@ -103,7 +103,15 @@ class IntegratedGradients(Method):
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
         run = self._text_path if adapter.modality == "text" else self._tensor_path
-        values, base_values, sums = run(adapter, batch, features, target, batch_size)
+        # captum needs at least as many rows per forward as examples: at most batch_size
+        # examples go in at a time, and captum splits their path into batch_size-row chunks
+        parts = [run(adapter, _take(batch, rows), features[rows.start:rows.stop],
+                     target.take(range(rows.start, rows.stop)), batch_size)
+                 for rows in (slice(s, min(s + batch_size, len(batch)))
+                              for s in range(0, len(batch), batch_size))]
+        values = [v for part in parts for v in part[0]]
+        base_values = torch.cat([part[1] for part in parts])
+        sums = torch.cat([part[2] for part in parts])
         span = target.explained_scores() - base_values
         delta = sums - span
         gap = relative_gap(delta, span)
@@ -167,3 +175,16 @@ class IntegratedGradients(Method):
             base_scores = adapter.forward_ids(base_ids, attn, *extra).gather(1, target.indices)
         values = [features[i].aggregate(tok[i][:, attn[i].bool()]) for i in range(ids.shape[0])]
         return values, base_scores, torch.stack(sums, dim=1)
+
+
+def _take(batch: Batch, rows: slice) -> Batch:
+    """Rows of a text batch, trimmed to their own longest sequence."""
+    part = batch.take(rows)
+    if "attention_mask" not in part.tensors:
+        return part
+    mask = part.tensors["attention_mask"]
+    width = int(mask.sum(1).max())
+    if bool(mask[:, :width].sum() != mask.sum()):  # left padding: keep the full width
+        return part
+    tensors = {k: (v[:, :width] if v.dim() >= 2 else v) for k, v in part.tensors.items()}
+    return Batch(tensors, texts=part.texts, columns=part.columns)

@@ -158,3 +158,18 @@ def test_explanation_records_whether_values_are_multiplied_by_inputs(mlp3):
     assert xai.explain(mlp3, x, method="ig", target=0, n_steps=4).multiply_by_inputs
     assert not xai.explain(mlp3, x, method="ig", target=0, n_steps=4,
                            multiply_by_inputs=False).multiply_by_inputs
+
+
+def test_more_examples_than_batch_size(mlp3, tiny_bert):
+    # The examples are split so that no forward sees more than batch_size rows, with the same
+    # values as one big batch (captum alone would warn and run every row at once).
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small = xai.explain(mlp3, x, method="ig", target=0, batch_size=8, n_steps=16)
+        texts = ["the movie was great fun", "bad", "a very boring plot", "fun"]
+        t_small = xai.explain(tiny_bert, texts, method="ig", batch_size=2, n_steps=8)
+    big = xai.explain(mlp3, x, method="ig", target=0, batch_size=1024, n_steps=16)
+    t_big = xai.explain(tiny_bert, texts, method="ig", batch_size=64, n_steps=8)
+    torch.testing.assert_close(small.values, big.values, rtol=0, atol=1e-5)
+    torch.testing.assert_close(t_small.values, t_big.values, rtol=0, atol=1e-5)
