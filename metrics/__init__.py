@@ -20,17 +20,20 @@ from .faithfulness import (
     Sufficiency,
 )
 from .infidelity import Infidelity
+from .sensitivity import AvgSensitivity, MaxSensitivity
 
 __all__ = [
     "METRICS",
     "AOPCComprehensiveness",
     "AOPCSufficiency",
+    "AvgSensitivity",
     "Complexity",
     "Comprehensiveness",
     "Evaluation",
     "FaithfulnessCorrelation",
     "Infidelity",
     "LogOdds",
+    "MaxSensitivity",
     "Metric",
     "MetricResult",
     "Sufficiency",

@@ -38,6 +38,7 @@ XAI_ALL = sorted([
     "ResolvedTarget",
     "ShapleySampling",
     "SklearnAdapter",
+    "Smoothed",
     "TensorFeatures",
     "TextFeatures",
     "TokenFeatures",

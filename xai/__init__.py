@@ -35,7 +35,15 @@ from .exceptions import (
 )
 from .explanation import Explanation, ResolvedTarget
 from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
-from .methods import IntegratedGradients, KernelShap, Lime, Method, Occlusion, ShapleySampling
+from .methods import (
+    IntegratedGradients,
+    KernelShap,
+    Lime,
+    Method,
+    Occlusion,
+    ShapleySampling,
+    Smoothed,
+)
 
 __version__ = "0.1.0"
 
@@ -65,6 +73,7 @@ __all__ = [
     "ResolvedTarget",
     "ShapleySampling",
     "SklearnAdapter",
+    "Smoothed",
     "TensorFeatures",
     "TextFeatures",
     "TokenFeatures",

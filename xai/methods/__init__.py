@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (registration)
     lime,
     occlusion,
     shapley_sampling,
+    smoothed,
 )
 from ._base import AttributionOutput, Method
 from .integrated_gradients import IntegratedGradients
@@ -13,6 +14,7 @@ from .kernel_shap import KernelShap
 from .lime import Lime
 from .occlusion import Occlusion
 from .shapley_sampling import ShapleySampling
+from .smoothed import Smoothed
 
 __all__ = ["AttributionOutput", "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion",
-           "ShapleySampling"]
+           "ShapleySampling", "Smoothed"]
