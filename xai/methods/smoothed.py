@@ -72,7 +72,7 @@ class Smoothed(Method):
     """
 
     requires: ClassVar[Capability] = IntegratedGradients.requires  # the default inner method's
-    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image"})
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
     deterministic: ClassVar[bool] = False
     reference: ClassVar[str] = "Smilkov et al. 2017, arXiv:1706.03825"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
@@ -88,7 +88,7 @@ class Smoothed(Method):
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
-        return [{"n_samples": 3}]
+        return [{"n_samples": 2, "method": IntegratedGradients(n_steps=4)}]
 
     @property
     def multiply_by_inputs(self) -> bool:
@@ -101,10 +101,11 @@ class Smoothed(Method):
 
         works = compatible_methods(adapter)
         tail = f"Methods that work with this model: {', '.join(works) or 'none'}."
-        if adapter.modality not in self.modalities:
-            msg = (f"Method {self.name!r} adds Gaussian noise to tensor inputs and supports "
-                   f"{' and '.join(sorted(self.modalities))} inputs only; {adapter!r} takes "
-                   f"{adapter.modality!r} inputs. {tail}")
+        text_ok = adapter.modality != "text" or Capability.EMBEDDINGS in adapter.capabilities
+        if adapter.modality not in self.modalities or not text_ok:
+            msg = (f"Method {self.name!r} adds Gaussian noise to tensor inputs or to the input "
+                   f"embeddings of text models; {adapter!r} takes {adapter.modality!r} inputs "
+                   f"without an embedding layer. {tail}")
             raise IncompatibleModelError(msg, method=self.name, compatible=works)
         try:
             self.method.check_compatible(adapter)
@@ -135,6 +136,8 @@ class Smoothed(Method):
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
+        if adapter.modality == "text":
+            return self._attribute_text(adapter, batch, target, batch_size=batch_size, rng=rng)
         x = batch.inputs
         n, s = x.shape[0], self.n_samples
         eps = self._draw_noise(n, tuple(x.shape[1:]), rng).to(x.dtype)
@@ -152,6 +155,53 @@ class Smoothed(Method):
         extras = {k: v for k, v in extras.items() if v is not None}
         extras.update({"stderr": stderr, "n_inner_rows": torch.tensor(n * s)})
         return AttributionOutput(values, base_values=base, extras=extras)
+
+
+    def _attribute_text(self, adapter: Any, batch: Batch, target: ResolvedTarget, *,
+                        batch_size: int, rng: torch.Generator) -> AttributionOutput:
+        """Noise on the input word embeddings: each example and copy is explained with a
+        forward hook adding its noise to the embedding layer's output (for every row the inner
+        method runs, so IG's baseline shares the copy's noise)."""
+        layer = adapter.embedding_layer()
+        scale = self.noise * float(layer.weight.detach().std())
+        gens = example_generators(rng, len(batch))
+        seed = int_seed(rng)
+        values, stderr, base = [], [], []
+        for i, gen in enumerate(gens):
+            row = batch.take([i])
+            length = int(row.tensors["attention_mask"].sum())
+            eps = torch.randn((self.n_samples, length, layer.weight.shape[1]), generator=gen)
+            copies = [self._explain_noisy(adapter, layer, row, target.take([i]), e * scale,
+                                          batch_size, seed) for e in eps]
+            per_copy = torch.stack([c.values[0] for c in copies])  # (s, o, d)
+            values.append(per_copy.mean(0))
+            stderr.append(per_copy.std(0) / math.sqrt(self.n_samples) if self.n_samples > 1
+                          else torch.full_like(per_copy[0], math.nan))
+            if copies[0].base_values is not None:
+                base.append(torch.stack([c.base_values[0] for c in copies]).mean(0))
+        extras = {"stderr": _pad_stack(stderr), "embedding_noise_std": torch.tensor(scale)}
+        return AttributionOutput(values, base_values=torch.stack(base) if base else None,
+                                 extras=extras)
+
+    def _explain_noisy(self, adapter: Any, layer: torch.nn.Module, row: Batch,
+                       target: ResolvedTarget, eps: torch.Tensor, batch_size: int,
+                       seed: int) -> Any:
+        # the inner method re-tokenizes the one text: no padding, so every row it runs has the
+        # text's own length and the noise (length, hidden) broadcasts over them
+        handle = layer.register_forward_hook(lambda m, i, out: out + eps.to(out.dtype))
+        try:
+            return self.method.explain(adapter, list(row.texts or ()), target=target,
+                                       batch_size=batch_size, random_state=seed)
+        finally:
+            handle.remove()
+
+
+def _pad_stack(parts: list[torch.Tensor]) -> torch.Tensor:
+    width = max(p.shape[-1] for p in parts)
+    out = torch.zeros(len(parts), parts[0].shape[0], width)
+    for i, p in enumerate(parts):
+        out[i, :, : p.shape[-1]] = p
+    return out
 
 
 def _average_copies(value: Any, n: int, s: int) -> Any:

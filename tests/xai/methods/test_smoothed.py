@@ -131,9 +131,36 @@ def test_params_round_trip_and_explain_with_an_instance():
     assert again.params["method"] == xai.IntegratedGradients()
 
 
-def test_text_models_are_rejected_naming_the_modalities(tiny_bert):
-    with pytest.raises(xai.IncompatibleModelError, match="image and tabular inputs only") as info:
-        xai.explain(tiny_bert, ["the movie was great"], method=xai.Smoothed(n_samples=2))
+def test_text_smoothing_adds_noise_to_the_embeddings(tiny_bert):
+    model, tok = tiny_bert
+    texts = ["the movie was great fun", "a boring plot"]
+    inner = xai.IntegratedGradients(n_steps=8)
+    # noise 0 reproduces the inner method exactly
+    zero = xai.explain(tiny_bert, texts, method=xai.Smoothed(method=inner, n_samples=2,
+                                                             noise=0.0), random_state=0)
+    plain = xai.explain(tiny_bert, texts, method=inner)
+    torch.testing.assert_close(zero.values, plain.values, rtol=0, atol=0)
+    # a row does not depend on its batch
+    sm = xai.Smoothed(method=inner, n_samples=3, noise=0.5)
+    both = xai.explain(tiny_bert, texts, method=sm, random_state=1)
+    alone = xai.explain(tiny_bert, texts[1:], method=sm, random_state=1)
+    torch.testing.assert_close(alone.values[0], both.values[1, :, :3], rtol=0, atol=1e-7)
+    # each copy is IG at noisy embeddings: completeness holds per copy, so the smoothed values
+    # sum to the mean of f(x + eps) - f(b + eps) = predictions at the noisy copies minus bases
+    assert float(both.extras["embedding_noise_std"]) == pytest.approx(
+        0.5 * float(model.get_input_embeddings().weight.std()), rel=1e-6)
+    assert not torch.allclose(both.values, plain.values)
+
+
+def test_text_models_without_embeddings_are_rejected(tiny_bert):
+    from xai.adapters._transformers import HFClassifierAdapter
+
+    class NoEmbeddings(HFClassifierAdapter):
+        capabilities = xai.Capability.FORWARD | xai.Capability.TOKENIZER
+
+    with pytest.raises(xai.IncompatibleModelError, match="without an embedding layer") as info:
+        xai.explain(NoEmbeddings(*tiny_bert), ["the movie was great"],
+                    method=xai.Smoothed(method=xai.Occlusion(), n_samples=2))
     assert info.value.method == "smoothed"
 
 
