@@ -7,7 +7,9 @@ Usage::
 
 Each area script (``bench/<area>.py``) exposes ``run(quick: bool) -> Section``; this file also
 holds the helpers they share: timing, model-call counting, machine description and the writer of
-the markdown report.
+the markdown report. Areas are loaded from their files as ``bench_<area>`` (``metrics.py`` shares
+its name with the ``metrics`` package). Writing the report replaces only the sections that were
+run and keeps the others, so one area script can run alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import dataclasses
 import datetime
 import importlib
+import importlib.util
 import platform
 import statistics
 import sys
@@ -28,11 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["AREAS", "CallCounter", "Row", "Section", "interleaved_times", "load_average",
-           "machine_info", "seeded_runs", "table", "write_doc"]
+__all__ = ["AREAS", "CallCounter", "Row", "Section", "interleaved_times", "load_area",
+           "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
-AREAS: tuple[str, ...] = ("attribution",)
+AREAS: tuple[str, ...] = ("attribution", "metrics")
+BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
@@ -229,30 +233,69 @@ def machine_info() -> dict[str, str]:
                      else os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
         "python": platform.python_version(),
-        **{lib: _version(lib) for lib in ("torch", "captum", "shap", "transformers", "numpy")},
+        **{lib: _version(lib) for lib in ("torch", "captum", "shap", "quantus", "transformers",
+                                          "numpy")},
     }
 
 
-def render(sections: Sequence[Section], *, quick: bool) -> str:
+def render_section(section: Section, *, quick: bool, date: str) -> str:
+    """One area's block: title, when and how it was measured, body."""
+    stamp = f"_Measured {date}, {'quick' if quick else 'full'} mode._"
+    return "\n".join([f"## {section.title}", "", stamp, "", section.markdown.rstrip(), ""])
+
+
+def render(sections: Sequence[Section], *, quick: bool,
+           kept: Sequence[tuple[str, str]] = ()) -> str:
+    """The report: header (this machine, now), then ``kept`` blocks (title, text) from an
+    earlier report, each replaced in place by the new section of the same title, then the
+    remaining new sections."""
     info = machine_info()
     lines = ["# Benchmarks", "",
              "Side-by-side runs of our methods and the peer libraries, in one process, on the same "
              "model and inputs. Regenerate with `python bench/run.py` (or `--quick`, fewer repeats); "
-             "`python bench/attribution.py` runs the attribution area alone.", "",
-             f"- mode: {'quick' if quick else 'full'}"]
+             "`python bench/<area>.py` reruns one area and keeps the other sections, each of "
+             "which says when it was measured.", "",
+             f"- mode of the last run: {'quick' if quick else 'full'}"]
     lines += [f"- {k}: {v}" for k, v in info.items()]
     lines.append("")
-    for s in sections:
-        lines += [f"## {s.title}", "", s.markdown.rstrip(), ""]
+    new = {s.title: render_section(s, quick=quick, date=info["date"]) for s in sections}
+    for title, text in kept:
+        lines.append(new.pop(title, text))
+    lines += list(new.values())
     return "\n".join(lines)
 
 
+def doc_sections(text: str) -> list[tuple[str, str]]:
+    """The ``## `` blocks of a report as (title, text), in order (the header is dropped)."""
+    blocks: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            blocks.append((line[3:].strip(), ""))
+        if blocks:
+            title, body = blocks[-1]
+            blocks[-1] = (title, body + line + "\n")
+    return [(title, body.rstrip() + "\n") for title, body in blocks]
+
+
 def write_doc(sections: Sequence[Section], *, quick: bool, path: Path = DOC_PATH) -> str:
-    """Render the report, write it to ``path`` and return the text."""
-    text = render(sections, quick=quick)
+    """Render the report with ``sections`` replacing (or joining) those already in ``path``,
+    write it and return the text."""
+    kept = doc_sections(path.read_text(encoding="utf-8")) if path.exists() else []
+    text = render(sections, quick=quick, kept=kept)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return text
+
+
+def load_area(name: str) -> Any:
+    """Import ``bench/<name>.py`` as module ``bench_<name>``."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC_PATH.name}")
     args = parser.parse_args(argv)
     sys.modules.setdefault("run", sys.modules[__name__])  # area scripts import the helpers
-    sections = [importlib.import_module(area).run(quick=args.quick) for area in AREAS]
+    sections = [load_area(area).run(quick=args.quick) for area in AREAS]
     text = render(sections, quick=args.quick) if args.no_write else \
         write_doc(sections, quick=args.quick)
     print(text)

@@ -41,6 +41,7 @@ class _Sensitivity(Metric):
         "norm": [Options({"fro", "inf"})],
         "normalize": [InstanceOf((bool,), "a bool")],
         "n_substitutions": [Interval(int, 1, None, closed="left")],
+        "text_perturbation": [Options({"substitution", "embedding"})],
     }
 
     radius: float = 0.02
@@ -48,6 +49,7 @@ class _Sensitivity(Metric):
     norm: str = "fro"
     normalize: bool = True
     n_substitutions: int = 1
+    text_perturbation: str = "substitution"
 
     def _reduce(self, distances: torch.Tensor) -> torch.Tensor:
         """(n, o, n_samples) distances, NaN for dropped samples, to (n, o) scores."""
@@ -84,6 +86,9 @@ class _Sensitivity(Metric):
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
         method = make_method(explanation.method, explanation.params)
+        if explanation.modality == "text" and self.text_perturbation == "embedding":
+            return self._score_embedding(explanation, adapter, method, rng,
+                                         batch_size=batch_size)
         perturbed, seed = self._draw(explanation, adapter, rng)
         n, s = len(explanation), self.n_samples
         rows: Any
@@ -115,6 +120,38 @@ class _Sensitivity(Metric):
         else:
             extras["radius"] = self.radius
         return scores, extras
+
+    def _score_embedding(self, explanation: xai.Explanation, adapter: Any, method: Any,
+                         rng: torch.Generator, *,
+                         batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Text in embedding space: uniform noise in an L-inf ball of radius ``radius`` times the
+        std of the embedding weights, added to the input word embeddings by a forward hook;
+        each example and sample is re-explained with the hook in place."""
+        layer = adapter.embedding_layer()
+        scale = self.radius * float(layer.weight.detach().std())
+        gens = example_generators(rng, len(explanation))
+        seed = int_seed(rng)
+        texts = _texts(explanation, self.name)
+        n, s, o = len(explanation), self.n_samples, explanation.n_outputs
+        distances = torch.full((n, o, s), math.nan)
+        gaps = torch.zeros(n, o)
+        for i, gen in enumerate(gens):
+            target = explanation.target.take([i])
+            length = int(explanation.inputs.tensors["attention_mask"][i].sum())  # type: ignore[union-attr]  # checked by Metric.check
+            deltas = (torch.rand((s, length, layer.weight.shape[1]), generator=gen) * 2 - 1)
+            ref = _explain_shifted(method, adapter, layer, texts[i], target, None, batch_size,
+                                   seed).double()
+            width = ref.shape[-1]
+            original = explanation.values[i][:, explanation.valid(i)].double()
+            gaps[i] = safe_div(self._norm(ref - original), self._norm(original)).float()
+            norm = self._norm(ref) if self.normalize else torch.ones(o, dtype=torch.float64)
+            for t in range(s):
+                vals = _explain_shifted(method, adapter, layer, texts[i], target,
+                                        deltas[t] * scale, batch_size, seed).double()
+                distances[i, :, t] = safe_div(self._norm(vals[:, :width] - ref), norm).float()
+        extras = {"n_explain_calls": n * (s + 1), "n_samples": s, "distances": distances,
+                  "reference_gap": gaps, "radius": self.radius, "embedding_radius": scale}
+        return self._reduce(distances), extras
 
     def _distances(self, explanation: xai.Explanation,
                    again: xai.Explanation) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -168,6 +205,11 @@ class MaxSensitivity(_Sensitivity):
         Quantus and the authors' code; False gives Bhatt et al.'s unnormalised distance.
     n_substitutions : int, default=1
         Text only: words replaced per perturbed text.
+    text_perturbation : {"substitution", "embedding"}, default="substitution"
+        Text only: random whole-word substitution in text space, or uniform noise in an L-inf
+        ball of ``radius`` times the std of the embedding weights, added to the input word
+        embeddings (one re-explanation per example and sample: the continuous neighbourhood of
+        Yeh et al., where smoothing provably helps).
 
     Notes
     -----
@@ -223,6 +265,11 @@ class AvgSensitivity(_Sensitivity):
         Divide by the norm of the reference explanation (0 counts as 1).
     n_substitutions : int, default=1
         Text only: words replaced per perturbed text.
+    text_perturbation : {"substitution", "embedding"}, default="substitution"
+        Text only: random whole-word substitution in text space, or uniform noise in an L-inf
+        ball of ``radius`` times the std of the embedding weights, added to the input word
+        embeddings (one re-explanation per example and sample: the continuous neighbourhood of
+        Yeh et al., where smoothing provably helps).
 
     Notes
     -----
@@ -298,3 +345,18 @@ def _spans(fs: Any) -> Sequence[tuple[int, int]]:
                "substituted. Re-explain the raw texts with this version of xai.")
         raise InvalidExplanationError(msg)
     return spans
+
+
+def _explain_shifted(method: Any, adapter: Any, layer: torch.nn.Module, text: str,
+                     target: xai.ResolvedTarget, shift: torch.Tensor | None, batch_size: int,
+                     seed: int) -> torch.Tensor:
+    """Values (o, d) of ``method`` on one text with ``shift`` added to its word embeddings."""
+    handle = None if shift is None else layer.register_forward_hook(
+        lambda m, i, out: out + shift.to(out.dtype))
+    try:
+        values: torch.Tensor = method.explain(adapter, [text], target=target,
+                                              batch_size=batch_size, random_state=seed).values
+        return values[0]
+    finally:
+        if handle is not None:
+            handle.remove()
