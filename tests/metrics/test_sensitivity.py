@@ -321,3 +321,32 @@ def test_text_needs_a_tokenizer_vocabulary(tiny_bert):
     adapter.tokenizer = None
     with pytest.raises(xai.IncompatibleModelError, match="no tokenizer"):
         metric(exp, adapter, random_state=0)
+
+
+def test_text_embedding_perturbation_matches_a_hand_computation(tiny_bert):
+    # Noise in an L-inf ball of radius r * std(embedding weights) is added to the word
+    # embeddings; redo the first sample by hand with the same draws and compare.
+    from xai._validation import check_random_state, int_seed
+    from xai.methods._base import example_generators
+
+    model, tok = tiny_bert
+    exp = xai.explain(tiny_bert, ["the movie was great fun"], method="ig", n_steps=8)
+    metric = metrics.MaxSensitivity(n_samples=2, radius=0.5, text_perturbation="embedding")
+    res = metric(exp, tiny_bert, random_state=0)
+    rng = check_random_state(0)
+    (gen,) = example_generators(rng, 1)
+    seed = int_seed(rng)
+    layer = model.get_input_embeddings()
+    delta = (torch.rand((2, 7, layer.weight.shape[1]), generator=gen) * 2 - 1)[0]
+    delta = delta * 0.5 * float(layer.weight.detach().std())
+    ref = xai.explain(tiny_bert, ["the movie was great fun"], method="ig", n_steps=8,
+                      target=exp.target, random_state=seed).values[0]
+    handle = layer.register_forward_hook(lambda m, i, out: out + delta)
+    try:
+        moved = xai.explain(tiny_bert, ["the movie was great fun"], method="ig", n_steps=8,
+                            target=exp.target, random_state=seed).values[0]
+    finally:
+        handle.remove()
+    expected = (moved - ref).norm() / ref.norm()
+    torch.testing.assert_close(res.extras["distances"][0, 0, 0], expected, rtol=1e-5, atol=1e-7)
+    assert res.extras["n_explain_calls"] == 3
