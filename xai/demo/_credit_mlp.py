@@ -58,10 +58,10 @@ def fit_credit_mlp(random_state: int = 0, *, n_hidden: int = 64) -> CreditMLP:
         opt.zero_grad()
         penalty = sum(p.square().sum() for n, p in model.named_parameters() if "weight" in n)
         loss = torch.nn.functional.cross_entropy(model(xt), yt) + 1e-2 * penalty
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch stubs leave it untyped
         return loss
 
-    opt.step(closure)
+    opt.step(closure)  # type: ignore[no-untyped-call]  # idem
     model.eval()
     fitted = CreditMLP(model, mean, std, 0.0)
     with torch.no_grad():
