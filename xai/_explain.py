@@ -52,7 +52,8 @@ def explain(
         Output(s) to explain. None means "predicted" for classifiers and output 0 for
         single-output models.
     batch_size : int or "auto", default="auto"
-        Rows per model call (64 for text, 1024 for tabular when "auto").
+        Rows per model call (64 for text, 8192 for tabular when "auto": scikit-learn
+        models pay a fixed cost per call, so fewer, larger calls are faster).
     random_state : int, torch.Generator or None, default=None
         Seed of the method's sampling; the same int gives the same values.
     adapter_options : mapping, optional

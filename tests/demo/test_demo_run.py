@@ -40,3 +40,14 @@ def test_demo_writes_report_and_summary(tmp_path, capsys):
     assert first["probability"] == pytest.approx(float(probs[label]), abs=1e-5)
     assert float(probs[label]) >= 0.5  # the predicted class is the one explained
     assert runs[("reviews", "integrated_gradients")]["max_abs_convergence_delta"] < 0.05
+    # every run is scored by the metrics plugin (entry point xai.scorers), on both real models
+    import metrics
+
+    for run in runs.values():
+        scored = run["metrics"]
+        assert {"faithfulness_correlation", "comprehensiveness", "complexity"} <= set(scored)
+        comp = scored["comprehensiveness"]
+        assert comp["higher_is_better"] is True
+        assert metrics.METRICS.get("complexity").higher_is_better is scored["complexity"][
+            "higher_is_better"]
+    assert "Metrics (mean over the examples)" in html
