@@ -17,7 +17,6 @@ and the captum peers make that forward themselves inside their timed region, as 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -33,12 +32,12 @@ from run import (  # noqa: E402
     CallCounter,
     Row,
     Section,
+    area_main,
     interleaved_times,
     load_average,
     median,
     seeded_runs,
     table,
-    write_doc,
 )
 
 import xai  # noqa: E402
@@ -390,16 +389,7 @@ NOTES = """Notes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Attribution benchmarks vs captum and shap.")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds")
-    parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
-    args = parser.parse_args()
-    section = run(quick=args.quick)
-    if args.no_write:
-        print(section.markdown)
-    else:
-        print(write_doc([section], quick=args.quick))
-    return 0
+    return area_main(run, "Attribution benchmarks vs captum and shap.")
 
 
 if __name__ == "__main__":

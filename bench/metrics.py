@@ -18,7 +18,6 @@ imports the package, and ``bench/run.py`` loads it under the name ``bench_metric
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -42,10 +41,10 @@ from run import (  # noqa: E402
     CallCounter,
     Row,
     Section,
+    area_main,
     interleaved_times,
     load_average,
     table,
-    write_doc,
 )
 
 import xai  # noqa: E402
@@ -411,16 +410,7 @@ NOTES = """Notes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Metric benchmarks vs captum and Quantus.")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds")
-    parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
-    args = parser.parse_args()
-    section = run(quick=args.quick)
-    if args.no_write:
-        print(section.markdown)
-    else:
-        print(write_doc([section], quick=args.quick))
-    return 0
+    return area_main(run, "Metric benchmarks vs captum and Quantus.")
 
 
 if __name__ == "__main__":

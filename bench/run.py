@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["AREAS", "CallCounter", "Row", "Section", "interleaved_times", "load_area",
+__all__ = ["AREAS", "CallCounter", "Row", "Section", "area_main", "interleaved_times", "load_area",
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
@@ -316,3 +316,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     raise SystemExit(main())
+
+
+def area_main(run_area: Callable[..., Section], description: str) -> int:
+    """Command line of one area's script: ``--quick`` and ``--no-write``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds")
+    parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    args = parser.parse_args()
+    section = run_area(quick=args.quick)
+    if args.no_write:
+        print(section.markdown)
+    else:
+        print(write_doc([section], quick=args.quick))
+    return 0
