@@ -167,7 +167,7 @@ def _report(explanations: dict[str, Any], timings: dict[str, float],
         row: dict[str, Any] = {"data set": key.split("/")[0], "method": key.split("/")[1]}
         for name, res in per_metric.items():
             arrow = "\u2191" if res["higher_is_better"] else "\u2193"
-            row[f"{name} {arrow}"] = round(res["mean"], 4)
+            row[f"{name.replace('_', ' ')} {arrow}"] = round(res["mean"], 4)
         metric_rows.append(row)
     if any(len(r) > 2 for r in metric_rows):
         sections.append(("Metrics (mean over the examples)", table_html(metric_rows)))
