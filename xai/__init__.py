@@ -35,7 +35,10 @@ from .exceptions import (
 )
 from .explanation import Explanation, ResolvedTarget
 from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
+from .features.resamplers import Candidates, MaskedLMResampler, TokenResampler
 from .methods import (
+    OLM,
+    InputMarginalization,
     IntegratedGradients,
     KernelShap,
     Lime,
@@ -49,14 +52,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METHODS",
+    "OLM",
     "Batch",
     "CallableAdapter",
+    "Candidates",
     "Capability",
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",
     "IgnoredParameterWarning",
     "IncompatibleModelError",
+    "InputMarginalization",
     "IntegratedGradients",
     "InvalidExplanationError",
     "InvalidInputError",
@@ -64,6 +70,7 @@ __all__ = [
     "InvalidTargetError",
     "KernelShap",
     "Lime",
+    "MaskedLMResampler",
     "Method",
     "MissingDependencyError",
     "Modality",
@@ -77,6 +84,7 @@ __all__ = [
     "TensorFeatures",
     "TextFeatures",
     "TokenFeatures",
+    "TokenResampler",
     "TorchModuleAdapter",
     "TruncationWarning",
     "UnknownNameError",
@@ -84,7 +92,6 @@ __all__ = [
     "WordFeatures",
     "XAIError",
     "XAIWarning",
-    "__version__",
     "as_adapter",
     "compatible_methods",
     "exceptions",
@@ -92,4 +99,5 @@ __all__ = [
     "list_methods",
     "register_method",
     "select_method",
+    "__version__",
 ]

@@ -1,20 +1,24 @@
 """Attribution methods. Each module registers one method; the import order below is explicit."""
 
 from . import (  # noqa: F401  (registration)
+    input_marginalization,
     integrated_gradients,
     kernel_shap,
     lime,
     occlusion,
+    olm,
     shapley_sampling,
     smoothed,
 )
 from ._base import AttributionOutput, Method
+from .input_marginalization import InputMarginalization
 from .integrated_gradients import IntegratedGradients
 from .kernel_shap import KernelShap
 from .lime import Lime
 from .occlusion import Occlusion
+from .olm import OLM
 from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 
-__all__ = ["AttributionOutput", "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion",
-           "ShapleySampling", "Smoothed"]
+__all__ = ["OLM", "AttributionOutput", "InputMarginalization", "IntegratedGradients",
+           "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling", "Smoothed"]

@@ -216,3 +216,25 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+class UniformResampler:
+    """A deterministic TokenResampler for tests: the same few words, equally likely, anywhere."""
+
+    def __init__(self, words: tuple[str, ...] = ("the", "movie", "great", "bad")) -> None:
+        self.words = words
+
+    def propose(self, text: str, spans: Any) -> list[Any]:
+        from ..features.resamplers import Candidates
+
+        probs = torch.full((len(self.words),), 1 / len(self.words), dtype=torch.float64)
+        return [Candidates(self.words, probs) for _ in spans]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UniformResampler) and other.words == self.words
+
+    def __hash__(self) -> int:
+        return hash(self.words)
+
+    def __repr__(self) -> str:
+        return f"UniformResampler({self.words!r})"
