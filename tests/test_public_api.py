@@ -17,6 +17,7 @@ XAI_ALL = sorted([
     "CallableAdapter",
     "Candidates",
     "Capability",
+    "CausalLMResampler",
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",

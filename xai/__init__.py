@@ -35,7 +35,12 @@ from .exceptions import (
 )
 from .explanation import Explanation, ResolvedTarget
 from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
-from .features.resamplers import Candidates, MaskedLMResampler, TokenResampler
+from .features.resamplers import (
+    Candidates,
+    CausalLMResampler,
+    MaskedLMResampler,
+    TokenResampler,
+)
 from .methods import (
     OLM,
     InputMarginalization,
@@ -57,6 +62,7 @@ __all__ = [
     "CallableAdapter",
     "Candidates",
     "Capability",
+    "CausalLMResampler",
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",

@@ -99,7 +99,7 @@ class MaskedLMResampler:
             raise InvalidInputError(msg, value=text)
         masked = [replace_span(text, s, self.tokenizer.mask_token) for s in spans]
         enc = self.tokenizer(masked, return_tensors="pt", padding=True, truncation=True)
-        with torch.no_grad():
+        with _eval_mode(self.model), torch.no_grad():  # no dropout: deterministic, no global RNG
             logits = self.model(**enc).logits  # (n_words, T, V)
         out = []
         for row, ids in enumerate(enc["input_ids"]):
@@ -174,8 +174,11 @@ class CausalLMResampler:
     ``use_cache`` the key/value cache of L is computed once and repeated over each batch
     (``DynamicCache.batch_repeat_interleave``), so the batched passes only run w + R; without it
     (or when the model returns no such cache) full sequences L + w + R are run. Both give the
-    same values up to float rounding. Memory per batched pass: ``batch_size × len(R) ×
-    vocabulary`` float32 logits.
+    same values up to float rounding (checked against brute-force enumeration on GPT-2 and on
+    Gemma 3, whose cache mixes sliding-window and full layers). Memory per batched pass:
+    ``batch_size × len(R) × vocabulary`` float32 logits. The model runs in eval mode (its
+    training flag is restored), so no dropout and no global RNG use. A text the tokenizer maps
+    to its unknown token raises InvalidInputError.
 
     Parameters
     ----------
@@ -219,13 +222,15 @@ class CausalLMResampler:
         self.bos_id = tokenizer.bos_token_id if add_bos else None
         self.n_model_calls = 0
         word_start = is_word_start or _default_word_start(tokenizer)
-        n_vocab = min(len(tokenizer), int(model.get_output_embeddings().weight.shape[0]))
+        head = model.get_output_embeddings()
+        n_vocab = min(len(tokenizer), int(head.weight.shape[0]) if head is not None
+                      else int(getattr(model.config, "vocab_size", len(tokenizer))))
         self._tokens = tokenizer.convert_ids_to_tokens(list(range(n_vocab)))
         special = set(tokenizer.all_special_ids)
         ok = [i not in special and t is not None for i, t in enumerate(self._tokens)]
         self._allowed = {after: torch.tensor([
-            o and (not whole_words or word_start(t, after)) for o, t in zip(ok, self._tokens, strict=True)])
-            for after in (False, True)}
+            o and (not whole_words or word_start(t, after))
+            for o, t in zip(ok, self._tokens, strict=True)]) for after in (False, True)}
         self._words: dict[int, str | None] = {}
         probe = tokenizer.tokenize("a")
         self._prefix_space = bool(probe) and probe[0].startswith("▁")
@@ -255,7 +260,8 @@ class CausalLMResampler:
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
-    def _propose_one(self, text: str, span: tuple[int, int]) -> Candidates:
+    def _contexts(self, text: str, span: tuple[int, int]) -> tuple[list[int], list[int], bool]:
+        """Token ids of BOS + L and of R, and whether the word follows whitespace."""
         left = text[: span[0]]
         left_text = left.rstrip()
         after_space = bool(left_text) and len(left_text) < len(left)
@@ -269,12 +275,15 @@ class CausalLMResampler:
         if self._prefix_space and right[:1] == " ":  # the tokenizer adds the space itself
             right = right[1:]
         right_ids = self._encode(right)
-        max_len = getattr(self.model.config, "max_position_embeddings", None) or getattr(
-            self.model.config, "n_positions", None)
+        max_len = getattr(self.model.config, "max_position_embeddings", None)
         if max_len is not None and len(prefix) + 1 + len(right_ids) > max_len:
             msg = (f"The text {text!r} is {len(prefix) + 1 + len(right_ids)} tokens long with the "
                    f"candidate, more than the causal LM's maximum of {max_len}. Shorten the text.")
             raise InvalidInputError(msg, parameter="text", value=text)
+        return prefix, right_ids, after_space
+
+    def _propose_one(self, text: str, span: tuple[int, int]) -> Candidates:
+        prefix, right_ids, after_space = self._contexts(text, span)
         with _eval_mode(self.model), torch.no_grad():
             logp_left, cache = self._prefix_pass(prefix)
             ids, words = self._candidates(logp_left, after_space)
@@ -301,13 +310,14 @@ class CausalLMResampler:
     def _prefix_pass(self, prefix: list[int]) -> tuple[torch.Tensor, Any]:
         """log p(· | L) over the vocabulary, and L's key/value cache (None when not reusable)."""
         out = self._forward(torch.tensor([prefix]), keep=1, want_cache=self.use_cache)
-        logp = out.logits[0, -1].float().log_softmax(-1).cpu()
+        logp = _log_softmax(out.logits[0, -1]).cpu()
         cache = getattr(out, self._cache_kw, None) if self.use_cache else None
         if not hasattr(cache, "batch_repeat_interleave"):  # legacy tuples: run full sequences
             cache = None
         return logp, cache
 
-    def _candidates(self, logp_left: torch.Tensor, after_space: bool) -> tuple[torch.Tensor, list[str]]:
+    def _candidates(self, logp_left: torch.Tensor,
+                    after_space: bool) -> tuple[torch.Tensor, list[str]]:
         """The ``top_k`` allowed tokens most likely after L, and their words."""
         logp = logp_left[: len(self._tokens)]
         allowed = self._allowed[after_space]
@@ -350,9 +360,15 @@ class CausalLMResampler:
             else:
                 full = torch.cat([torch.tensor(prefix).expand(m, -1), tail], dim=1)
                 logits = self._forward(full, keep=len(right_ids)).logits[:, -len(right_ids):]
-            logp = logits.float().log_softmax(-1).cpu()
-            out.append(logp.gather(-1, target.expand(m, -1)[..., None])[..., 0].double().sum(-1))
+            logp = _log_softmax(logits)  # gathered where it lives: only (m, len(R)) moves
+            picked = logp.gather(-1, target.to(logp.device).expand(m, -1)[..., None])[..., 0]
+            out.append(picked.double().sum(-1).cpu())
         return torch.cat(out)
+
+
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log_softmax over the vocabulary in at least float32 (bf16 logits lose the tail)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
 
 
 @contextlib.contextmanager
