@@ -135,11 +135,14 @@ def _default_word_start(tokenizer: Any) -> Callable[[str, bool], bool]:
     dummy prefix space. Otherwise (WordPiece, whole-word vocabularies) every token that is not a
     ``##`` continuation starts a word.
     """
+    # probe which marker this tokenizer puts on a word after a space (large vocabularies such
+    # as Gemma's contain tokens with both markers, so the vocabulary alone cannot tell)
     vocab = tokenizer.get_vocab()
+    word = next((t for t in sorted(vocab) if t.isascii() and t.isalpha()), "a")
+    probe = tokenizer.tokenize(f"{word} {word}")
     for marker in ("Ġ", "▁"):
-        if any(t.startswith(marker) for t in vocab):
-            probe = tokenizer.tokenize("a")
-            prefixed = bool(probe) and probe[0].startswith(marker)
+        if len(probe) >= 2 and probe[-1].startswith(marker):
+            prefixed = probe[0].startswith(marker)
 
             def marked(tok: str, after_space: bool, marker: str = marker,
                        prefixed: bool = prefixed) -> bool:
