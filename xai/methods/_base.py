@@ -147,13 +147,9 @@ def _pad_values(values: torch.Tensor | Sequence[torch.Tensor],
                 widths: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(values, torch.Tensor):
         return values.detach().float().cpu(), None
-    width = max(widths)
-    n_out = values[0].shape[0]
-    out = torch.zeros(len(values), n_out, width)
-    mask = torch.zeros(len(values), width, dtype=torch.bool)
-    for i, v in enumerate(values):
-        out[i, :, : v.shape[-1]] = v.detach().float().cpu()
-        mask[i, : v.shape[-1]] = True
+    out = pad_stack([v.detach().float().cpu() for v in values])
+    mask = torch.arange(out.shape[-1]).unsqueeze(0) < torch.tensor(
+        [v.shape[-1] for v in values]).unsqueeze(1)
     return out, (None if bool(mask.all()) else mask)
 
 
@@ -184,3 +180,12 @@ def relative_gap(delta: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
     span = span.abs()
     rel = delta.abs() / span.clamp_min(1e-12)
     return torch.where(span < 1e-12, torch.where(delta.abs() < 1e-6, 0.0, math.inf), rel)
+
+
+def pad_stack(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Stack (o, d_i) tensors into (n, o, max d_i), zero-padded on the feature axis."""
+    width = max(p.shape[-1] for p in parts)
+    out = torch.zeros(len(parts), parts[0].shape[0], width)
+    for i, p in enumerate(parts):
+        out[i, :, : p.shape[-1]] = p
+    return out

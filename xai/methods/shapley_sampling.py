@@ -15,7 +15,7 @@ from .._validation import Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
-from ._base import AttributionOutput, Method, example_generators
+from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._perturb import score_masks
 
 __all__ = ["ShapleySampling"]
@@ -106,7 +106,7 @@ class ShapleySampling(Method):
             values.append(v)
             stderr.append(se)
             base.append(b)
-        extras = {"stderr": _pad_stack(stderr), "n_model_calls": torch.tensor(n_calls),
+        extras = {"stderr": pad_stack(stderr), "n_model_calls": torch.tensor(n_calls),
                   "n_rows": torch.tensor(sum(k.shape[0] for k in keeps))}
         return AttributionOutput(values, base_values=torch.stack(base), extras=extras)
 
@@ -138,11 +138,3 @@ def _chain_masks(perms: torch.Tensor) -> torch.Tensor:
     prefixes = rank.unsqueeze(1) < k  # (P, d - 1, d): feature kept if among the first k
     ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
     return torch.cat([ends, prefixes.reshape(-1, d)])
-
-
-def _pad_stack(parts: list[torch.Tensor]) -> torch.Tensor:
-    width = max(p.shape[-1] for p in parts)
-    out = torch.zeros(len(parts), parts[0].shape[0], width)
-    for i, p in enumerate(parts):
-        out[i, :, : p.shape[-1]] = p
-    return out

@@ -16,7 +16,7 @@ from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import IncompatibleModelError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
-from ._base import AttributionOutput, Method, example_generators
+from ._base import AttributionOutput, Method, example_generators, pad_stack
 from .integrated_gradients import IntegratedGradients
 
 __all__ = ["Smoothed"]
@@ -179,7 +179,7 @@ class Smoothed(Method):
                           else torch.full_like(per_copy[0], math.nan))
             if copies[0].base_values is not None:
                 base.append(torch.stack([c.base_values[0] for c in copies]).mean(0))
-        extras = {"stderr": _pad_stack(stderr), "embedding_noise_std": torch.tensor(scale)}
+        extras = {"stderr": pad_stack(stderr), "embedding_noise_std": torch.tensor(scale)}
         return AttributionOutput(values, base_values=torch.stack(base) if base else None,
                                  extras=extras)
 
@@ -196,12 +196,6 @@ class Smoothed(Method):
             handle.remove()
 
 
-def _pad_stack(parts: list[torch.Tensor]) -> torch.Tensor:
-    width = max(p.shape[-1] for p in parts)
-    out = torch.zeros(len(parts), parts[0].shape[0], width)
-    for i, p in enumerate(parts):
-        out[i, :, : p.shape[-1]] = p
-    return out
 
 
 def _average_copies(value: Any, n: int, s: int) -> Any:
