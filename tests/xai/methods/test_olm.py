@@ -152,3 +152,12 @@ def test_resampler_without_candidates_is_a_typed_error(classifier):
 
     with pytest.raises(xai.InvalidInputError, match="has no replacement for the word 'w0'"):
         xai.explain(classifier, [TEXT], method="olm", resampler=Empty(), target=0)
+
+
+def test_all_replacements_of_a_text_share_few_classifier_calls(classifier):
+    # 4 words x 6 candidates = 24 replaced texts, scored 10 per call: 3 calls
+    for method, params in (("olm", {"n_samples": None}), ("input_marginalization",
+                                                         {"min_prob": 1e-12})):
+        exp = xai.explain(classifier, [TEXT], method=method, resampler=ExactResampler(),
+                          batch_size=10, target=0, **params)
+        assert int(exp.extras["n_model_calls"]) == 3
