@@ -161,3 +161,18 @@ def test_all_replacements_of_a_text_share_few_classifier_calls(classifier):
         exp = xai.explain(classifier, [TEXT], method=method, resampler=ExactResampler(),
                           batch_size=10, target=0, **params)
         assert int(exp.extras["n_model_calls"]) == 3
+
+
+def test_single_word_text_uses_the_unconditional_proposal(tiny_bert):
+    # A one-word text has no context: the resampler proposes from its prior (the OLM spec's
+    # edge case), and the relevance is the expected drop over those proposals.
+    from xai.testing._toys import UniformResampler
+
+    resampler = UniformResampler(("fun", "bad"))
+    exp = xai.explain(tiny_bert, ["great"], method="olm", resampler=resampler, n_samples=None,
+                      target=1)
+    clf = xai.as_adapter(tiny_bert)
+    with torch.no_grad():
+        p = clf.predict(clf.prepare(["great", "fun", "bad"])).double().softmax(-1)[:, 1]
+    assert exp.feature_names == [("great",)]
+    assert float(exp.values[0, 0, 0]) == pytest.approx(float(p[0] - (p[1] + p[2]) / 2), abs=1e-6)
