@@ -1,0 +1,445 @@
+"""Model-independent coalition games for TextGenSHAP-style Shapley values.
+
+A *value function* maps a batch of coalitions to their worth::
+
+    value(keep: bool Tensor (m, D)) -> Tensor (m,) or (m, A)
+
+Row ``i`` of ``keep`` says which of the D players are present. A 2-D output holds one game per
+column (for example one column per distinct generated answer). A value function may *append*
+columns between calls (the answer game does when it sees a new answer): earlier rows are then
+zero-padded, which is exact for indicator games because a row that produced another answer has
+indicator 0 for the new one.
+
+Functions
+---------
+exact_shapley        all 2^D coalitions, exact Shapley values.
+permutation_shapley  permutation sampling with antithetic pairs, memoised coalitions.
+answer_game          TextGenSHAP's game v_a(S) = 1[g(x_S) = a], one column per answer a.
+shapley_shubik       exact or sampled Shapley values of the answer game (Shapley-Shubik index).
+hierarchical         document -> sentence -> word refinement above a threshold.
+
+References
+----------
+.. [1] Enouen et al., "TextGenSHAP: Scalable Post-Hoc Explanations in Text Generation with Long
+       Documents", Findings of ACL 2024 (arXiv:2312.01279).
+.. [2] Castro, Gomez, Tejada, "Polynomial calculation of the Shapley value based on sampling",
+       Computers & Operations Research 36(5), 2009.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+import torch
+
+from .._validation import Interval, check_param, fmt_value
+from ..exceptions import InvalidParameterError
+
+__all__ = [
+    "AnswerGame",
+    "GameResult",
+    "UnitValue",
+    "ValueFunction",
+    "answer_game",
+    "exact_shapley",
+    "hierarchical",
+    "permutation_shapley",
+    "shapley_shubik",
+]
+
+ValueFunction = Callable[[torch.Tensor], torch.Tensor]
+U = TypeVar("U", bound=Hashable)
+
+_POS_INT = [Interval(int, 1, None, closed="left")]
+_NONNEG_INT = [Interval(int, 0, None, closed="left")]
+
+
+@dataclasses.dataclass(frozen=True)
+class GameResult:
+    """Shapley values of a coalition game and how they were obtained.
+
+    Attributes
+    ----------
+    values : Tensor (D,) or (D, A)
+        Shapley value of each player (per game column).
+    stderr : Tensor, same shape as ``values``
+        Standard error over independent draws (antithetic pairs averaged first); zeros when exact,
+        NaN when only one draw was made.
+    empty_value, full_value : Tensor () or (A,)
+        v(empty coalition) and v(all players); ``values.sum(0) == full_value - empty_value``.
+    n_evaluations : int
+        Distinct coalitions (value rows) evaluated.
+    exact : bool
+        True for full enumeration.
+    answers : tuple of str
+        Column names for the answer game (empty for other games).
+    """
+
+    values: torch.Tensor
+    stderr: torch.Tensor
+    empty_value: torch.Tensor
+    full_value: torch.Tensor
+    n_evaluations: int
+    exact: bool
+    answers: tuple[str, ...] = ()
+
+
+def _evaluate(value: ValueFunction, keep: torch.Tensor, batch_size: int | None,
+              owner: str) -> torch.Tensor:
+    """Value rows of ``keep`` in chunks, columns zero-padded when the game grows; float output."""
+    step = keep.shape[0] if batch_size is None else batch_size
+    chunks: list[torch.Tensor] = []
+    for start in range(0, keep.shape[0], max(step, 1)):
+        rows = keep[start:start + step]
+        out = torch.as_tensor(value(rows))
+        if out.ndim not in (1, 2) or out.shape[0] != rows.shape[0]:
+            msg = (f"The 'value' function passed to {owner} must return a tensor of shape (m,) or "
+                   f"(m, A) for m = {rows.shape[0]} coalitions. Got {fmt_value(out)} instead.")
+            raise InvalidParameterError(msg, owner=owner, parameter="value", value=out)
+        chunks.append(out if out.is_floating_point() else out.to(torch.float64))
+    if not chunks:
+        return torch.zeros(0, dtype=torch.float64)
+    if any(c.ndim == 2 for c in chunks):
+        flat = [c.reshape(c.shape[0], -1) for c in chunks]
+        width = max(c.shape[1] for c in flat)
+        chunks = [torch.nn.functional.pad(c, (0, width - c.shape[1])) for c in flat]
+    dtype = functools.reduce(torch.promote_types, [c.dtype for c in chunks])
+    return torch.cat([c.to(dtype) for c in chunks])
+
+
+def _all_coalitions(n_players: int) -> torch.Tensor:
+    """(2^D, D) bool; row i keeps player d iff bit d of i is set (row 0 empty, last row full)."""
+    idx = torch.arange(2**n_players, dtype=torch.int64)
+    return ((idx.unsqueeze(1) >> torch.arange(n_players)) & 1).bool()
+
+
+def _check_exact(n_players: int, max_exact: int, owner: str) -> None:
+    check_param(owner, "n_players", n_players, _NONNEG_INT)
+    check_param(owner, "max_exact", max_exact, _NONNEG_INT)
+    if 2**n_players > max_exact:
+        msg = (f"The 'max_exact' parameter of {owner} must be at least 2**n_players = "
+               f"{2**n_players} to enumerate every coalition of {n_players} players. Got "
+               f"{max_exact} instead. Raise max_exact, or use permutation sampling "
+               f"(n_permutations) or hierarchical explanations for many players.")
+        raise InvalidParameterError(msg, owner=owner, parameter="max_exact", value=max_exact,
+                                    constraint=f">= {2**n_players}")
+
+
+def exact_shapley(value: ValueFunction, n_players: int, *, max_exact: int = 1024,
+                  batch_size: int | None = None) -> torch.Tensor:
+    """Exact Shapley values by enumerating all 2^D coalitions.
+
+    Parameters
+    ----------
+    value : callable
+        ``value(keep (m, D) bool) -> (m,) or (m, A)``.
+    n_players : int
+        D.
+    max_exact : int, default=1024
+        Largest number of coalitions allowed; InvalidParameterError when 2^D exceeds it.
+    batch_size : int or None, default=None
+        Rows per value call; None evaluates all 2^D coalitions in one call.
+
+    Returns
+    -------
+    Tensor (D,) or (D, A)
+        phi_d = sum_S |S|!(D-|S|-1)!/D! (v(S + d) - v(S)).
+    """
+    return _exact(value, n_players, max_exact=max_exact, batch_size=batch_size,
+                  owner="exact_shapley").values
+
+
+def _exact(value: ValueFunction, n_players: int, *, max_exact: int, batch_size: int | None,
+           owner: str) -> GameResult:
+    _check_exact(n_players, max_exact, owner)
+    if batch_size is not None:
+        check_param(owner, "batch_size", batch_size, _POS_INT)
+    keep = _all_coalitions(n_players)
+    v = _evaluate(value, keep, batch_size, owner)
+    d = n_players
+    size = keep.sum(1)
+    weight = torch.tensor([math.factorial(k) * math.factorial(d - k - 1) / math.factorial(d)
+                           for k in range(d)], dtype=torch.float64).to(v.dtype)
+    idx = torch.arange(2**d)
+    phi = torch.zeros((d, *v.shape[1:]), dtype=v.dtype)
+    for j in range(d):
+        without = idx[~keep[:, j]]
+        w = weight[size[without]].reshape(-1, *([1] * (v.ndim - 1)))
+        phi[j] = (w * (v[without | (1 << j)] - v[without])).sum(0)
+    return GameResult(phi, torch.zeros_like(phi), v[0], v[-1], int(keep.shape[0]), True)
+
+
+def _permutations(n_players: int, n_permutations: int, antithetic: bool,
+                  generator: torch.Generator) -> torch.Tensor:
+    n_draw = n_permutations // 2 if antithetic else n_permutations
+    perms = torch.stack([torch.randperm(n_players, generator=generator) for _ in range(n_draw)])
+    if antithetic:
+        perms = torch.stack([perms, perms.flip(1)], dim=1).reshape(-1, n_players)
+    return perms
+
+
+def permutation_shapley(value: ValueFunction, n_players: int, *, n_permutations: int,
+                        antithetic: bool = True, generator: torch.Generator,
+                        batch_size: int = 256) -> GameResult:
+    """Shapley values by permutation sampling (Castro et al. 2009), antithetic pairs optional.
+
+    Every permutation's marginal contributions telescope to v(all) - v(empty), so efficiency holds
+    exactly for any number of permutations. With ``antithetic=True`` each permutation is paired
+    with its reverse, which makes the estimate exact for games with at most pairwise interactions.
+    The empty and full coalitions are evaluated once; the proper prefixes of all permutations are
+    deduplicated (memoised) and evaluated in chunks of ``batch_size`` rows, so
+    ``n_evaluations <= 2 + n_permutations * (D - 1)`` and ``<= 2^D``.
+
+    Parameters
+    ----------
+    value : callable
+        ``value(keep (m, D) bool) -> (m,) or (m, A)``.
+    n_players : int
+    n_permutations : int
+        Number of permutations (pairs count twice; must be even when antithetic).
+    antithetic : bool, default=True
+    generator : torch.Generator
+        Source of all randomness.
+    batch_size : int, default=256
+        Maximum rows per value call.
+
+    Returns
+    -------
+    GameResult
+        ``values`` and ``stderr`` of shape (D,) or (D, A).
+    """
+    owner = "permutation_shapley"
+    check_param(owner, "n_players", n_players, _NONNEG_INT)
+    check_param(owner, "n_permutations", n_permutations, _POS_INT)
+    check_param(owner, "batch_size", batch_size, _POS_INT)
+    if antithetic and n_permutations % 2:
+        msg = (f"The 'n_permutations' parameter of {owner} must be even when antithetic=True "
+               f"(permutations come in pairs). Got {n_permutations} instead. Use "
+               f"{n_permutations + 1} or antithetic=False.")
+        raise InvalidParameterError(msg, owner=owner, parameter="n_permutations",
+                                    value=n_permutations)
+    d = n_players
+    if d == 0:  # no players: nothing to attribute, v(empty) still reported
+        v0 = _evaluate(value, torch.zeros(1, 0, dtype=torch.bool), batch_size, owner)
+        empty = v0.new_zeros((0, *v0.shape[1:]))
+        return GameResult(empty, empty.clone(), v0[0], v0[0], 1, False)
+    perms = _permutations(d, n_permutations, antithetic, generator)  # (P, D)
+    rank = torch.empty_like(perms)
+    rank.scatter_(1, perms, torch.arange(d).expand(perms.shape[0], d))
+    prefixes = rank.unsqueeze(1) < torch.arange(1, d).view(1, -1, 1)  # (P, D-1, D)
+    ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
+    if d > 1:
+        middle, inverse = torch.unique(prefixes.reshape(-1, d), dim=0, return_inverse=True)
+    else:
+        middle, inverse = torch.zeros(0, d, dtype=torch.bool), torch.zeros(0, dtype=torch.int64)
+    v = _evaluate(value, torch.cat([ends, middle]), batch_size, owner)
+    trail = v.shape[1:]
+    chain = torch.cat([v[0].expand(perms.shape[0], 1, *trail),
+                       v[2 + inverse].reshape(perms.shape[0], max(d - 1, 0), *trail),
+                       v[1].expand(perms.shape[0], 1, *trail)], dim=1)  # (P, D + 1, ...)
+    gains = chain[:, 1:] - chain[:, :-1]  # gain of the k-th added player
+    index = perms.reshape(*perms.shape, *([1] * len(trail))).expand_as(gains)
+    contrib = torch.zeros_like(gains).scatter_(1, index, gains)  # by player id
+    if antithetic:
+        contrib = contrib.reshape(-1, 2, *contrib.shape[1:]).mean(1)
+    m = contrib.shape[0]
+    stderr = (contrib.std(0, unbiased=True) / math.sqrt(m) if m > 1
+              else torch.full_like(contrib[0], float("nan")))
+    return GameResult(contrib.mean(0), stderr, v[0], v[1], int(v.shape[0]), False)
+
+
+class AnswerGame:
+    """TextGenSHAP's answer game: ``v_a(S) = 1[g(x_S) = a]`` for every answer ``a`` seen so far.
+
+    Calling the game with ``keep (m, D)`` generates the (normalised) output of each coalition and
+    returns an (m, A) float64 one-hot matrix over ``answers`` (first-seen order; new answers are
+    appended). Outputs are cached per coalition, so a coalition is generated at most once.
+
+    Parameters
+    ----------
+    generate : callable
+        ``generate(keep (m, D) bool) -> list[str]`` of length m, deterministic (greedy).
+    normalize : callable or None, default=None
+        Applied to each output before comparison (e.g. ``str.strip``); None compares the strings
+        exactly as generated.
+    """
+
+    def __init__(self, generate: Callable[[torch.Tensor], Sequence[str]],
+                 normalize: Callable[[str], str] | None = None) -> None:
+        self.generate = generate
+        self.normalize = normalize
+        self.answers: list[str] = []
+        self.outputs: dict[bytes, str] = {}  # coalition (packed bits) -> answer
+        self.n_generations = 0
+
+    def __call__(self, keep: torch.Tensor) -> torch.Tensor:
+        keep = keep.bool()
+        keys = [bytes(row.tolist()) for row in keep.to(torch.uint8)]
+        todo = [i for i, k in enumerate(keys) if k not in self.outputs]
+        todo = list({keys[i]: i for i in todo}.values())  # first row of each new coalition
+        if todo:
+            texts = list(self.generate(keep[todo]))
+            if len(texts) != len(todo):
+                msg = (f"The 'generate' function of answer_game must return one string per "
+                       f"coalition: {len(todo)} expected. Got {len(texts)} instead.")
+                raise InvalidParameterError(msg, owner="answer_game", parameter="generate",
+                                            value=len(texts))
+            self.n_generations += len(todo)
+            for i, text in zip(todo, texts, strict=True):
+                self.outputs[keys[i]] = self.normalize(text) if self.normalize else text
+        for k in keys:
+            if self.outputs[k] not in self.answers:
+                self.answers.append(self.outputs[k])
+        col = {a: j for j, a in enumerate(self.answers)}
+        out = torch.zeros(len(keys), len(self.answers), dtype=torch.float64)
+        out[torch.arange(len(keys)), torch.tensor([col[self.outputs[k]] for k in keys],
+                                                  dtype=torch.int64)] = 1.0
+        return out
+
+
+def answer_game(generate: Callable[[torch.Tensor], Sequence[str]], *,
+                normalize: Callable[[str], str] | None = None) -> tuple[list[str], AnswerGame]:
+    """The answer game of TextGenSHAP: its live ``answers`` list and its value function.
+
+    ``answers`` is the game's own list: it fills up (first-seen order) as coalitions are
+    evaluated, and column j of every value output is the indicator of ``answers[j]``. Because
+    exactly one answer is produced per coalition, the Shapley values summed over answers are 0
+    for every player.
+    """
+    game = AnswerGame(generate, normalize)
+    return game.answers, game
+
+
+def shapley_shubik(generate: Callable[[torch.Tensor], Sequence[str]], n_players: int, *,
+                   max_exact: int = 1024, n_permutations: int = 100, antithetic: bool = True,
+                   generator: torch.Generator | None = None, batch_size: int = 256,
+                   normalize: Callable[[str], str] | None = None) -> GameResult:
+    """Shapley-Shubik index of each player for each generated answer.
+
+    Exact enumeration when 2^D <= ``max_exact`` (set ``max_exact=0`` to force sampling), else
+    permutation sampling with ``n_permutations`` and ``generator`` (required then). The empty
+    coalition is generated (not a sentinel), so efficiency holds per answer:
+    ``values[:, a].sum() == 1[g(all) = a] - 1[g(empty) = a]``.
+
+    Returns
+    -------
+    GameResult
+        ``values`` (D, A) with ``answers`` naming the columns.
+    """
+    answers, game = answer_game(generate, normalize=normalize)
+    check_param("shapley_shubik", "n_players", n_players, _NONNEG_INT)
+    if 2**n_players <= max_exact:
+        res = _exact(game, n_players, max_exact=max_exact, batch_size=batch_size,
+                     owner="shapley_shubik")
+    else:
+        if generator is None:
+            msg = (f"The 'generator' parameter of shapley_shubik is required for permutation "
+                   f"sampling ({n_players} players, 2**{n_players} > max_exact={max_exact}). "
+                   f"Got None instead. Pass a torch.Generator.")
+            raise InvalidParameterError(msg, owner="shapley_shubik", parameter="generator")
+        res = permutation_shapley(game, n_players, n_permutations=n_permutations,
+                                  antithetic=antithetic, generator=generator,
+                                  batch_size=batch_size)
+    return dataclasses.replace(res, answers=tuple(answers))
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitValue(Generic[U]):
+    """One player of one level of a hierarchical explanation.
+
+    ``parent`` is the index (in the returned list) of the entry this unit came from at the level
+    above: the expanded unit for a sub-unit, the same unit for a unit carried over whole, None at
+    the top level. ``expanded`` says whether the unit was split at the next level.
+    """
+
+    level: int
+    unit: U
+    value: torch.Tensor
+    score: float
+    expanded: bool
+    parent: int | None
+
+
+def _scores(values: torch.Tensor) -> torch.Tensor:
+    """|value| normalised by the level's sum of |values| (per column), max over columns."""
+    mag = values.abs().reshape(values.shape[0], -1).to(torch.float64)
+    total = mag.sum(0, keepdim=True)
+    norm = torch.where(total > 0, mag / total.clamp_min(1e-300), torch.zeros_like(mag))
+    return norm.max(1).values if norm.shape[1] else torch.zeros(values.shape[0])
+
+
+def _thresholds(threshold: float | Sequence[float], levels: int) -> list[float]:
+    owner = "hierarchical"
+    check_param(owner, "levels", levels, _POS_INT)
+    items = [threshold] * (levels - 1) if isinstance(threshold, int | float) else list(threshold)
+    ok = len(items) == levels - 1 and all(
+        Interval(float, 0, 1).is_satisfied_by(t) for t in items)
+    if not ok:
+        msg = (f"The 'threshold' parameter of hierarchical must be a float in [0, 1] or a "
+               f"sequence of levels - 1 = {levels - 1} such floats. Got {fmt_value(threshold)} "
+               f"instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="threshold", value=threshold)
+    return [float(t) for t in items]
+
+
+def hierarchical(explain_level: Callable[[list[U]], torch.Tensor],
+                 expand: Callable[[U], Sequence[U]], units: Sequence[U], *, levels: int,
+                 threshold: float | Sequence[float]) -> list[UnitValue[U]]:
+    """Hierarchical explanation: explain units, expand the important ones, explain again.
+
+    Level 0 explains ``units``. After level z, every unit *of depth z* whose normalised score
+    ``|value| / sum(|values| at this level)`` (max over answer columns) strictly exceeds
+    ``threshold[z]`` is replaced by ``expand(unit)`` (an empty list means it cannot be split).
+    The players of level z + 1 are the sub-units of the expanded units **plus every other unit
+    of level z as one whole player** (never split later). This flat choice keeps each level a
+    plain Shapley game over at most (#kept + #sub-units) players, so efficiency holds per level;
+    the reference code instead nests permutations (Owen values), which this does not reproduce.
+    Stops after ``levels`` levels or when nothing was expanded.
+
+    Parameters
+    ----------
+    explain_level : callable
+        ``explain_level(players) -> Tensor (n_players,) or (n_players, A)``.
+    expand : callable
+        ``expand(unit) -> list of sub-units`` (e.g. a document's sentences).
+    units : sequence
+        Top-level units (e.g. documents).
+    levels : int
+        Number of levels, e.g. 3 for document -> sentence -> word.
+    threshold : float or sequence of levels - 1 floats in [0, 1]
+
+    Returns
+    -------
+    list of UnitValue
+        Every player of every explained level, in level order; ``parent`` links form the tree.
+    """
+    thresholds = _thresholds(threshold, levels)
+    entries: list[UnitValue[U]] = []
+    current: list[tuple[U, int | None, bool]] = [(u, None, True) for u in units]
+    for z in range(levels):
+        if not current:
+            break
+        players = [u for u, _, _ in current]
+        values = torch.as_tensor(explain_level(players))
+        if values.ndim not in (1, 2) or values.shape[0] != len(players):
+            msg = (f"The 'explain_level' function of hierarchical must return a tensor of shape "
+                   f"(n,) or (n, A) for n = {len(players)} players. Got {fmt_value(values)} "
+                   f"instead.")
+            raise InvalidParameterError(msg, owner="hierarchical", parameter="explain_level",
+                                        value=values)
+        scores = _scores(values)
+        nxt: list[tuple[U, int | None, bool]] = []
+        for i, (unit, parent, fresh) in enumerate(current):
+            split = fresh and z < levels - 1 and float(scores[i]) > thresholds[min(z, levels - 2)]
+            children = list(expand(unit)) if split else []
+            idx = len(entries)
+            entries.append(UnitValue(z, unit, values[i], float(scores[i]), bool(children), parent))
+            nxt.extend([(c, idx, True) for c in children] if children else [(unit, idx, False)])
+        if not any(e.expanded for e in entries if e.level == z):
+            break
+        current = nxt
+    return entries
