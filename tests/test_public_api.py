@@ -18,6 +18,7 @@ XAI_ALL = sorted([
     "Candidates",
     "Capability",
     "CausalLMResampler",
+    "ContextLengthProbing",
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",

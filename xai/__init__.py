@@ -43,6 +43,7 @@ from .features.resamplers import (
 )
 from .methods import (
     OLM,
+    ContextLengthProbing,
     InputMarginalization,
     IntegratedGradients,
     KernelShap,
@@ -63,6 +64,7 @@ __all__ = [
     "Candidates",
     "Capability",
     "CausalLMResampler",
+    "ContextLengthProbing",
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",

@@ -17,6 +17,7 @@ __all__ = [
     "ADAPTER_RULES",
     "Batch",
     "CallableAdapter",
+    "HFCausalLMAdapter",
     "HFClassifierAdapter",
     "HFPipelineAdapter",
     "ModelAdapter",
@@ -37,6 +38,28 @@ def safe_isinstance(obj: Any, package: str, class_name: str) -> bool:
 def _is_hf_pair(obj: Any) -> bool:
     return (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], torch.nn.Module)
             and safe_isinstance(obj[1], "transformers", "PreTrainedTokenizerBase"))
+
+
+def _is_causal_lm(model: Any) -> bool:
+    if any(c.__name__.endswith("ForCausalLM") for c in type(model).__mro__):
+        return True
+    if bool(getattr(getattr(model, "config", None), "is_decoder", False)):
+        return True
+    can_generate = getattr(model, "can_generate", None)
+    try:
+        return bool(can_generate()) if callable(can_generate) else False
+    except Exception:  # noqa: BLE001  (a third-party probe must not break as_adapter)
+        return False
+
+
+def _is_hf_causal_pair(obj: Any) -> bool:
+    return _is_hf_pair(obj) and _is_causal_lm(obj[0])
+
+
+def _hf_causal_pair(obj: tuple[Any, Any], **options: Any) -> ModelAdapter:
+    from ._causal import HFCausalLMAdapter
+
+    return HFCausalLMAdapter(obj[0], obj[1], **options)
 
 
 def _hf_pair(obj: tuple[Any, Any], **options: Any) -> ModelAdapter:
@@ -65,6 +88,7 @@ def _is_sklearn(obj: Any) -> bool:
 
 #: The rule table of ``as_adapter``: first matching predicate wins.
 ADAPTER_RULES: tuple[tuple[str, Callable[[Any], bool], Callable[..., ModelAdapter]], ...] = (
+    ("transformers causal LM + tokenizer", _is_hf_causal_pair, _hf_causal_pair),
     ("transformers model + tokenizer", _is_hf_pair, _hf_pair),
     ("transformers pipeline", lambda o: safe_isinstance(o, "transformers", "Pipeline"),
      _hf_pipeline),
@@ -96,7 +120,8 @@ def as_adapter(model: Any, /, **options: Any) -> ModelAdapter:
     for _, predicate, factory in ADAPTER_RULES:
         if predicate(model):
             return factory(model, **options)
-    kinds = "; ".join(name for name, _, _ in ADAPTER_RULES if name != "transformers model alone")
+    hidden = ("transformers model alone", "transformers causal LM + tokenizer")  # covered by pair
+    kinds = "; ".join(name for name, _, _ in ADAPTER_RULES if name not in hidden)
     msg = (f"Cannot explain an object of type {type(model).__name__}. Supported models: {kinds}; "
            "or a ModelAdapter instance.")
     raise UnsupportedModelError(msg)
@@ -107,4 +132,8 @@ def __getattr__(name: str) -> Any:
         from . import _transformers
 
         return getattr(_transformers, name)
+    if name == "HFCausalLMAdapter":
+        from . import _causal
+
+        return _causal.HFCausalLMAdapter
     raise AttributeError(name)

@@ -1,6 +1,7 @@
 """Attribution methods. Each module registers one method; the import order below is explicit."""
 
 from . import (  # noqa: F401  (registration)
+    context_length_probing,
     input_marginalization,
     integrated_gradients,
     kernel_shap,
@@ -11,6 +12,7 @@ from . import (  # noqa: F401  (registration)
     smoothed,
 )
 from ._base import AttributionOutput, Method
+from .context_length_probing import ContextLengthProbing
 from .input_marginalization import InputMarginalization
 from .integrated_gradients import IntegratedGradients
 from .kernel_shap import KernelShap
@@ -20,5 +22,6 @@ from .olm import OLM
 from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 
-__all__ = ["OLM", "AttributionOutput", "InputMarginalization", "IntegratedGradients",
-           "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling", "Smoothed"]
+__all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "InputMarginalization",
+           "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling",
+           "Smoothed"]
