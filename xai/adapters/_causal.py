@@ -13,7 +13,7 @@ from .._validation import Interval, Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
 from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
 from ._base import Batch, ModelAdapter
-from ._transformers import _REMOVALS, _check_texts, _model_max_length
+from ._transformers import _check_texts, _model_max_length, resolve_removal
 
 __all__ = ["HFCausalLMAdapter"]
 
@@ -223,17 +223,8 @@ class HFCausalLMAdapter(ModelAdapter):
 
         ``baseline="auto"`` deletes removed tokens (a causal LM has no neutral filler token).
         """
-        removal = "delete" if baseline == "auto" else baseline
-        if removal not in _REMOVALS:
-            msg = (f"The 'baseline' parameter of {owner} must be one of 'pad', 'mask', 'unk' or "
-                   f"'delete' for language models. Got {removal!r} instead.")
-            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
-        attr = _REMOVALS[removal]
-        replace_id = None if attr is None else getattr(self.tokenizer, attr, None)
-        if attr is not None and replace_id is None:
-            msg = (f"The 'baseline' parameter of {owner} is {removal!r}, but the tokenizer has no "
-                   f"{attr[:-3]}. Use baseline='delete'.")
-            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+        removal, replace_id = resolve_removal(self.tokenizer, baseline, owner=owner,
+                                              default="delete", models="language models")
         gran = "word" if granularity == "auto" else granularity
         if gran not in ("word", "token"):
             msg = (f"The 'granularity' parameter of {owner} must be 'token' or 'word' for language "

@@ -93,17 +93,8 @@ class HFClassifierAdapter(ModelAdapter):
     # -- features -------------------------------------------------------------------------
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain") -> tuple[TextFeatures, ...]:
-        removal = "pad" if baseline == "auto" else baseline
-        if removal not in _REMOVALS:
-            msg = (f"The 'baseline' parameter of {owner} must be one of 'pad', 'mask', 'unk' or "
-                   f"'delete' for text models. Got {removal!r} instead.")
-            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
-        attr = _REMOVALS[removal]
-        replace_id = None if attr is None else getattr(self.tokenizer, attr, None)
-        if attr is not None and replace_id is None:
-            msg = (f"The 'baseline' parameter of {owner} is {removal!r}, but the tokenizer has no "
-                   f"{attr[:-3]}. Use baseline='pad' or 'delete'.")
-            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+        removal, replace_id = resolve_removal(self.tokenizer, baseline, owner=owner,
+                                              default="pad", models="text models")
         gran = "word" if granularity == "auto" else granularity
         return tuple(self._features_of(batch, i, gran, removal, replace_id)
                      for i in range(len(batch)))
@@ -154,6 +145,24 @@ class HFPipelineAdapter(HFClassifierAdapter):
     def __init__(self, pipeline: Any, **options: Any) -> None:
         super().__init__(pipeline.model, pipeline.tokenizer, **options)
         self.pipeline = pipeline
+
+
+def resolve_removal(tokenizer: Any, baseline: Any, *, owner: str, default: str,
+                    models: str) -> tuple[str, int | None]:
+    """A text baseline ("auto", "pad", "mask", "unk", "delete") as (removal, replacement id)."""
+    removal = default if baseline == "auto" else baseline
+    if removal not in _REMOVALS:
+        msg = (f"The 'baseline' parameter of {owner} must be one of 'pad', 'mask', 'unk' or "
+               f"'delete' for {models}. Got {removal!r} instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+    attr = _REMOVALS[removal]
+    replace_id = None if attr is None else getattr(tokenizer, attr, None)
+    if attr is not None and replace_id is None:
+        fix = "'delete'" if default == "delete" else f"'{default}' or 'delete'"
+        msg = (f"The 'baseline' parameter of {owner} is {removal!r}, but the tokenizer has no "
+               f"{attr[:-3]}. Use baseline={fix}.")
+        raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=removal)
+    return removal, replace_id
 
 
 def _check_texts(inputs: Any) -> tuple[str, ...]:
