@@ -11,9 +11,9 @@ import torch
 from .._capabilities import Capability
 from .._validation import Interval, Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
-from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
+from ..features.text import TextFeatures
 from ._base import Batch, ModelAdapter
-from ._transformers import _check_texts, _model_max_length, resolve_removal
+from ._transformers import _check_texts, _model_max_length, resolve_removal, text_features
 
 __all__ = ["HFCausalLMAdapter"]
 
@@ -236,23 +236,9 @@ class HFCausalLMAdapter(ModelAdapter):
 
     def _features_of(self, batch: Batch, i: int, gran: str, removal: str,
                      replace_id: int | None) -> TextFeatures:
-        keep = batch.tensors["attention_mask"][i].bool()
-        tensors = {k: batch.tensors[k][i][keep] for k in ("input_ids", "attention_mask")}
-        offsets = batch.tensors["offset_mapping"][i][keep]
-        special = batch.tensors["special_tokens_mask"][i][keep].bool()
-        text = (batch.texts or ("",) * len(batch))[i]
-        if gran == "word":
-            groups, names, spans = word_groups(offsets, special, text)
-            cls: type[TextFeatures] = WordFeatures
-        else:
-            pos = [p for p in range(offsets.shape[0]) if not special[p]]
-            groups = [[p] for p in pos]
-            spans = [(int(offsets[p, 0]), int(offsets[p, 1])) for p in pos]
-            names = [self.token_name(int(tensors["input_ids"][p]), text, span)
-                     for p, span in zip(pos, spans, strict=True)]
-            cls = TokenFeatures
-        return cls(tensors, groups, names, removal=removal,  # type: ignore[arg-type]  # checked above
-                   replace_id=replace_id, pad_id=self.pad_id, text=text, spans=spans)
+        return text_features(batch, i, self.tokenizer, keys=("input_ids", "attention_mask"),
+                             granularity=gran, removal=removal, replace_id=replace_id,
+                             pad_id=self.pad_id)
 
     def token_name(self, token_id: int, text: str, span: tuple[int, int]) -> str:
         """The text a token covers, or its vocabulary string when it covers none."""

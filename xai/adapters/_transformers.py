@@ -101,24 +101,9 @@ class HFClassifierAdapter(ModelAdapter):
 
     def _features_of(self, batch: Batch, i: int, gran: str, removal: str,
                      replace_id: int | None) -> TextFeatures:
-        keep = batch.tensors["attention_mask"][i].bool()
-        tensors = {k: batch.tensors[k][i][keep] for k in _MODEL_KEYS if k in batch.tensors}
-        offsets = batch.tensors["offset_mapping"][i][keep]
-        special = batch.tensors["special_tokens_mask"][i][keep].bool()
-        text = (batch.texts or ("",) * len(batch))[i]
-        if gran == "word":
-            groups, names, spans = word_groups(offsets, special, text)
-            cls: type[TextFeatures] = WordFeatures
-        else:
-            pos = [p for p in range(offsets.shape[0]) if not special[p]]
-            groups = [[p] for p in pos]
-            spans = [(int(offsets[p, 0]), int(offsets[p, 1])) for p in pos]
-            names = [text[s:e] or self.tokenizer.convert_ids_to_tokens(int(tensors["input_ids"][p]))
-                     for p, (s, e) in zip(pos, spans, strict=True)]
-            cls = TokenFeatures
-        return cls(tensors, groups, names, removal=removal,  # type: ignore[arg-type]  # checked above
-                   replace_id=replace_id, pad_id=int(self.tokenizer.pad_token_id or 0),
-                   text=text, spans=spans)
+        return text_features(batch, i, self.tokenizer, keys=_MODEL_KEYS, granularity=gran,
+                             removal=removal, replace_id=replace_id,
+                             pad_id=int(self.tokenizer.pad_token_id or 0))
 
     # -- capabilities ---------------------------------------------------------------------
     def embedding_layer(self) -> torch.nn.Module:
@@ -145,6 +130,31 @@ class HFPipelineAdapter(HFClassifierAdapter):
     def __init__(self, pipeline: Any, **options: Any) -> None:
         super().__init__(pipeline.model, pipeline.tokenizer, **options)
         self.pipeline = pipeline
+
+
+def text_features(batch: Batch, i: int, tokenizer: Any, *, keys: tuple[str, ...],
+                  granularity: str, removal: str, replace_id: int | None,
+                  pad_id: int) -> TextFeatures:
+    """Token or word features of example ``i`` of a tokenized batch (padding and special tokens
+    dropped; words from character offsets; a token covering no text is named by its vocabulary
+    string)."""
+    keep = batch.tensors["attention_mask"][i].bool()
+    tensors = {k: batch.tensors[k][i][keep] for k in keys if k in batch.tensors}
+    offsets = batch.tensors["offset_mapping"][i][keep]
+    special = batch.tensors["special_tokens_mask"][i][keep].bool()
+    text = (batch.texts or ("",) * len(batch))[i]
+    if granularity == "word":
+        groups, names, spans = word_groups(offsets, special, text)
+        cls: type[TextFeatures] = WordFeatures
+    else:
+        pos = [p for p in range(offsets.shape[0]) if not special[p]]
+        groups = [[p] for p in pos]
+        spans = [(int(offsets[p, 0]), int(offsets[p, 1])) for p in pos]
+        names = [text[s:e] or str(tokenizer.convert_ids_to_tokens(int(tensors["input_ids"][p])))
+                 for p, (s, e) in zip(pos, spans, strict=True)]
+        cls = TokenFeatures
+    return cls(tensors, groups, names, removal=removal,  # type: ignore[arg-type]  # validated
+               replace_id=replace_id, pad_id=pad_id, text=text, spans=spans)
 
 
 def resolve_removal(tokenizer: Any, baseline: Any, *, owner: str, default: str,
