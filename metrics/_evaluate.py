@@ -41,7 +41,30 @@ class Evaluation(dict[str, MetricResult]):
                               "higher_is_better": r.higher_is_better} for n, r in self.items()])
 
     def _repr_html_(self) -> str:
-        return str(self.summary().to_html(index=False))
+        """Styled table: one row per (example, output), one column per metric, a mean row.
+
+        Cells are green, darker for the better scores of each column; see
+        ``xai.plot._html.scores_table_html``.
+        """
+        from xai.plot._html import scores_table_html
+
+        if not self:
+            return '<div class="xai-exp">Evaluation with no metric results.</div>'
+        grids = {n: r.scores if r.scores.dim() == 2 else r.scores[:, None]
+                 for n, r in self.items()}
+        n_ex = max(g.shape[0] for g in grids.values())
+        n_out = max(g.shape[1] for g in grids.values())
+        labels = [f"example {i}" if n_out == 1 else f"example {i}, output {o}"
+                  for i in range(n_ex) for o in range(n_out)]
+        cols = {}
+        for name, g in grids.items():  # pad to (n_ex, n_out) so that rows line up
+            full = torch.full((n_ex, n_out), float("nan"), dtype=torch.float64)
+            full[: g.shape[0], : g.shape[1]] = g.double()
+            cols[name] = full.reshape(-1).tolist()
+        methods = ", ".join(sorted({r.explanation_method for r in self.values()}))
+        return scores_table_html(
+            cols, {n: r.higher_is_better for n, r in self.items()}, labels,
+            caption=f"method: {methods}; greener is better within each column")
 
 
 def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -> Metric:

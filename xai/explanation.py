@@ -252,15 +252,21 @@ class Explanation:
         return pd.DataFrame(rows)
 
     # -- display --------------------------------------------------------------------------
-    def plot(self, kind: Literal["auto", "bar", "text"] = "auto", **kwargs: Any) -> Any:
-        """Plot with matplotlib (needs the [plot] extra); returns the Axes."""
+    def plot(self, kind: Literal["auto", "bar", "text", "heatmap"] = "auto",
+             **kwargs: Any) -> Any:
+        """Plot with matplotlib (needs the [plot] extra); returns the Axes.
+
+        ``kind="auto"`` draws text as a token heat strip, generation as an outputs × features
+        heatmap, anything else as bars.
+        """
         from . import plot
 
-        if kind == "auto":
-            kind = "text" if self.modality == "text" else "bar"
-        return getattr(plot, kind)(self, **kwargs)
+        name = kind if kind != "auto" else \
+            {"text": "text", "generation": "heatmap"}.get(self.modality, "bar")
+        return getattr(plot, name)(self, **kwargs)
 
     def _repr_html_(self) -> str:
+        """Notebook view: token heatmap (text), outputs × features grid (generation), or bars."""
         from .plot._html import explanation_html
 
         return explanation_html(self)

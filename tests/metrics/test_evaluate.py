@@ -121,3 +121,28 @@ def test_invalid_metric_parameters_name_the_parameter():
         metrics.FaithfulnessCorrelation(subset_fraction=1.5)
     with pytest.raises(xai.InvalidParameterError, match="'by' parameter of Comprehensiveness"):
         metrics.Comprehensiveness(by="rank")
+
+
+def test_evaluation_html_is_a_styled_table_of_examples_by_metrics(linear_case):
+    model, x = linear_case
+    exp = xai.explain(model, x, method="shapley_sampling", n_permutations=2, random_state=0)
+    res = metrics.evaluate(exp, model, ["complexity", "infidelity"], random_state=0)
+    html = res._repr_html_()
+    head, body = html.split("<tbody>")
+    assert re.findall(r"<th title=\"(\w+) is better\">([^<]*)</th>", head) == [
+        ("lower", "complexity \u2193"), ("lower", "infidelity \u2193")]
+    rows = re.findall(r"<tr(?: class=\"xai-mean\")?><th>([^<]*)</th>(.*?)</tr>", body)
+    assert [label for label, _ in rows] == ["example 0", "example 1", "example 2", "mean"]
+    for col, name in enumerate(["complexity", "infidelity"]):
+        cells = [re.findall(r"<td([^>]*)>(.*?)</td>", r)[col] for _, r in rows]
+        scores = res[name].scores[:, 0].tolist()
+        shown = [float(re.search(r'title="([^"]+)"', a)[1]) for a, _ in cells]
+        assert shown == pytest.approx([*scores, res[name].mean()], rel=1e-5)
+        alphas = [float(m[1]) if (m := re.search(r"rgba\(26,152,80,([\d.]+)\)", a)) else None
+                  for a, _ in cells]
+        # lower is better: the smallest score is the darkest green, the largest the lightest
+        best, worst = scores.index(min(scores)), scores.index(max(scores))
+        assert alphas[best] == pytest.approx(0.6)
+        assert alphas[worst] == pytest.approx(0.06)
+        assert alphas[3] is None
+    assert "method: shapley_sampling" in html

@@ -1,5 +1,8 @@
 """Plots of an Explanation with matplotlib (the ``[plot]`` extra); every function returns Axes.
 
+``bar`` (top features of one example), ``text`` (token heat strip; a generation explanation
+gives the outputs × features heatmap) and ``heatmap`` (outputs × features of one example).
+
 No function calls ``plt.show()``: display is left to the caller (a notebook shows the figure,
 a script calls ``plt.show()`` or ``ax.figure.savefig(...)``). ``explanation_html`` and
 ``report_html`` in :mod:`xai.plot._html` build self-contained HTML without matplotlib.
@@ -8,6 +11,7 @@ a script calls ``plt.show()`` or ``ax.figure.savefig(...)``). ``explanation_html
 from __future__ import annotations
 
 from ._bar import bar
+from ._heatmap import heatmap
 from ._text import text
 
-__all__ = ["bar", "text"]
+__all__ = ["bar", "heatmap", "text"]

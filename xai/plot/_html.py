@@ -15,14 +15,16 @@ import numpy as np
 
 from .._validation import Interval, check_param, fmt_value
 from ._bar import Row, get_row
+from ._grid import output_grid
 
 if TYPE_CHECKING:
     from ..explanation import Explanation
 
-__all__ = ["explanation_html", "report_html", "table_html"]
+__all__ = ["explanation_html", "grid_html", "report_html", "scores_table_html", "table_html"]
 
 _POS_RGB = (215, 48, 39)  # red: the feature raises the explained output
 _NEG_RGB = (33, 102, 172)  # blue: the feature lowers it
+_GOOD_RGB = (26, 152, 80)  # green: the better scores of a metric column
 
 CSS = """
 .xai-exp{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;
@@ -48,6 +50,25 @@ CSS = """
 .xai-table th,.xai-table td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 .xai-table th{background:#f4f4f4}
 .xai-table td.xai-num{text-align:right;font-family:ui-monospace,Menlo,Consolas,monospace}
+.xai-table td.xai-nan{color:#999}
+.xai-table tr.xai-mean td,.xai-table tr.xai-mean th{font-weight:700;border-top:2px solid #999}
+.xai-table caption{caption-side:bottom;text-align:left;color:#555;font-size:12px;padding-top:3px}
+.xai-note{color:#555;font-size:12px;margin:2px 0}
+.xai-gwrap{overflow:auto;max-height:640px;max-width:100%;margin:2px 0 8px}
+.xai-exp table.xai-grid{border-collapse:separate;border-spacing:1px;border:none;font-size:11px;
+  line-height:1.2;table-layout:auto;margin:0}
+.xai-exp table.xai-grid tr,.xai-exp table.xai-scores tr{background:#fff}
+.xai-exp table.xai-grid th{font-weight:400;white-space:pre;background:#fff;padding:0;
+  border:none;text-align:right;vertical-align:bottom}
+.xai-exp table.xai-grid thead th{position:sticky;top:0;z-index:1}
+.xai-exp table.xai-grid th.xai-corner{left:0;z-index:2;color:#777;padding-right:4px}
+.xai-exp table.xai-grid th.xai-out{position:sticky;left:0;max-width:180px;overflow:hidden;
+  text-overflow:ellipsis;padding-right:4px;vertical-align:middle}
+.xai-exp table.xai-grid th.xai-ctx{text-align:center}
+.xai-grid th.xai-ctx>span{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block;
+  max-height:110px;overflow:hidden;text-overflow:ellipsis}
+.xai-exp table.xai-grid td.xai-cell{width:14px;min-width:14px;height:14px;padding:0;border:none;
+  outline:1px solid #eee}
 """
 
 _PAGE_CSS = """
@@ -129,12 +150,55 @@ def _bar_row(row: Row, max_display: int) -> str:
             f'<table class="xai-bars">{"".join(lines)}</table>')
 
 
-def explanation_html(exp: Explanation, *, max_examples: int = 20, max_display: int = 10) -> str:
+def grid_html(exp: Explanation, index: int = 0, *, max_grid: int = 64) -> str:
+    """The outputs × features grid of example ``index`` as an HTML table (no JavaScript).
+
+    Rows are the explained outputs (``exp.target.names[index]``: target or generated tokens,
+    answers), columns the features (``exp.feature_names[index]``: context tokens or words).
+    A cell is red (positive) or blue (negative) with opacity ``|value| / max |value|`` and has a
+    tooltip naming its feature, its output and its value. Grids larger than ``max_grid`` on a side
+    are downsampled into blocks (see :class:`xai.plot._grid.Grid`), with a note saying so.
+    """
+    check_param("grid_html", "max_grid", max_grid, [Interval(int, 1, None, closed="left")])
+    grid = output_grid(exp, index, owner="grid_html", max_rows=max_grid, max_cols=max_grid)
+    scale = grid.vmax
+    head = ['<th class="xai-corner">output \u2193 / feature \u2192</th>']
+    head += [f'<th class="xai-ctx" title="{_e(grid.describe_col(c))}"><span>{_e(name)}</span></th>'
+             for c, name in enumerate(grid.col_names)]
+    lines = []
+    for r, name in enumerate(grid.row_names):
+        title = grid.describe_row(r)
+        if grid.scores is not None and not grid.downsampled:
+            title += f", prediction {_fmt(grid.scores[grid.row_spans[r][0]])}"
+        cells = [f'<th class="xai-out" title="{_e(title)}">{_e(name)}</th>']
+        for c in range(len(grid.col_names)):
+            value = float(grid.values[r, c])
+            tip = f"{grid.describe_col(c)} \u2192 {grid.describe_row(r)}: {_fmt(value)}"
+            cells.append(f'<td class="xai-cell" title="{_e(tip)}" '
+                         f'style="background:{_background(value, scale)}"></td>')
+        lines.append(f"<tr>{''.join(cells)}</tr>")
+    n_o, n_f = grid.shape
+    notes = [f"{n_o} outputs × {n_f} features; red cells are positive, blue negative, full "
+             f"colour at |value| = {_fmt(scale)}.", grid.note()]
+    if exp.texts is not None:
+        text = exp.texts[index]
+        text = text if len(text) <= 400 else text[:399] + "\u2026"
+        notes.insert(0, f"text: {text}")
+    note = "".join(f'<div class="xai-note">{_e(n)}</div>' for n in notes if n)
+    return (f'<div class="xai-row xai-gen">{note}<div class="xai-gwrap"><table class="xai-grid">'
+            f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+            "</div></div>")
+
+
+def explanation_html(exp: Explanation, *, max_examples: int = 20, max_display: int = 10,
+                     max_grid: int = 64) -> str:
     """A self-contained HTML view of ``exp`` (inline CSS, no JavaScript).
 
     Text explanations show each example as a row of words whose background is red (positive) or
     blue (negative), with opacity ``|value| / max |value|`` of that example; hovering a word shows
-    its value. Other explanations show a small bar chart of the top features of each example.
+    its value. Generation explanations (``modality == "generation"``: context length probing,
+    Shapley for generated text) show an outputs × features grid per example (:func:`grid_html`).
+    Other explanations show a small bar chart of the top features of each example.
 
     Parameters
     ----------
@@ -143,7 +207,10 @@ def explanation_html(exp: Explanation, *, max_examples: int = 20, max_display: i
     max_examples : int, default=20
         Examples shown; the rest are counted in a final line.
     max_display : int, default=10
-        Features per bar chart (non-text explanations).
+        Features per bar chart (tabular explanations).
+    max_grid : int, default=64
+        Largest number of rows and of columns of a generation grid; larger grids are
+        downsampled into blocks, with a note.
 
     Returns
     -------
@@ -153,8 +220,12 @@ def explanation_html(exp: Explanation, *, max_examples: int = 20, max_display: i
     owner = "explanation_html"
     check_param(owner, "max_examples", max_examples, [Interval(int, 1, None, closed="left")])
     check_param(owner, "max_display", max_display, [Interval(int, 1, None, closed="left")])
+    check_param(owner, "max_grid", max_grid, [Interval(int, 1, None, closed="left")])
     body = [_header(exp)]
     for i in range(min(len(exp), max_examples)):
+        if exp.modality == "generation":
+            body.append(grid_html(exp, i, max_grid=max_grid))
+            continue
         for o in range(exp.n_outputs):
             row = get_row(exp, i, o, owner)
             body.append(_text_row(row) if exp.modality == "text" else _bar_row(row, max_display))
@@ -199,3 +270,73 @@ def report_html(sections: Iterable[tuple[str, str]], *, title: str = "posthoc-xa
     return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_e(title)}</title>\n<style>{_PAGE_CSS}{CSS}</style>\n</head>\n<body>\n"
             f"<h1>{_e(title)}</h1>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+def _good_background(goodness: float) -> str:
+    """Green with opacity 0.06 (worst of the column) to 0.6 (best)."""
+    r, g, b = _GOOD_RGB
+    return f"rgba({r},{g},{b},{0.06 + 0.54 * goodness:.3f})"
+
+
+def _score_cell(value: float, lo: float, hi: float, higher_is_better: bool) -> str:
+    if not math.isfinite(value):
+        return f'<td class="xai-num xai-nan">{_e(value)}</td>'
+    style = ""
+    if hi > lo:
+        t = (value - lo) / (hi - lo)
+        style = f' style="background:{_good_background(t if higher_is_better else 1.0 - t)}"'
+    return f'<td class="xai-num" title="{_fmt(value)}"{style}>{_e(f"{value:.4g}")}</td>'
+
+
+def scores_table_html(scores: Mapping[str, Sequence[float]], higher_is_better: Mapping[str, bool],
+                      row_labels: Sequence[str], *, caption: str = "") -> str:
+    """Metric scores as a styled table: one row per example, one column per metric, a mean row.
+
+    Within each column the background is green, darker for better scores (direction from
+    ``higher_is_better``: the best score of a column has opacity 0.6, the worst 0.06). NaN and
+    infinite scores are shown grey and left out of the colour scale and of the mean (the mean of
+    the finite scores, as ``MetricResult.mean``). Column headers carry ↑ (higher is better) or
+    ↓; all text is escaped.
+
+    Parameters
+    ----------
+    scores : Mapping[str, Sequence[float]]
+        Metric name -> one score per row (shorter columns are padded with NaN).
+    higher_is_better : Mapping[str, bool]
+        Direction of each metric.
+    row_labels : Sequence[str]
+        Label of each row, e.g. "example 0".
+    caption : str, default=""
+        Text under the table.
+
+    Returns
+    -------
+    str
+        An HTML ``<table class="xai-table xai-scores">`` (styled by the CSS of this module).
+    """
+    cols = {n: np.asarray(list(v), dtype=np.float64) for n, v in scores.items()}
+    head = ['<th></th>']
+    for name in cols:
+        arrow, word = ("\u2191", "higher") if higher_is_better[name] else ("\u2193", "lower")
+        head.append(f'<th title="{word} is better">{_e(name)} {arrow}</th>')
+    bounds = {}
+    for name, col in cols.items():
+        finite = col[np.isfinite(col)]
+        bounds[name] = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    body = []
+    for r, label in enumerate(row_labels):
+        cells = [f"<th>{_e(label)}</th>"]
+        for name, col in cols.items():
+            value = float(col[r]) if r < len(col) else math.nan
+            cells.append(_score_cell(value, *bounds[name], higher_is_better[name]))
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    means = []
+    for col in cols.values():
+        finite = col[np.isfinite(col)]
+        mean = float(finite.mean()) if finite.size else math.nan
+        cls = "xai-num" if math.isfinite(mean) else "xai-num xai-nan"
+        means.append(f'<td class="{cls}" title="{_fmt(mean)}">{_e(f"{mean:.4g}")}</td>')
+    body.append(f'<tr class="xai-mean"><th>mean</th>{"".join(means)}</tr>')
+    cap = f"<caption>{_e(caption)}</caption>" if caption else ""
+    return (f'<div class="xai-exp"><style>{CSS}</style><table class="xai-table xai-scores">{cap}'
+            f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")

@@ -58,7 +58,7 @@ def text(
     exp: Explanation,
     *,
     index: int = 0,
-    output: int | str = 0,
+    output: int | str | None = None,
     cmap: Any = "RdBu_r",
     ax: Axes | None = None,
 ) -> Axes:
@@ -66,6 +66,8 @@ def text(
 
     The colour scale is symmetric around 0: ``[-m, m]`` with ``m`` the largest ``|value|`` of
     the example, so with the default ``"RdBu_r"`` positive words are red and negative ones blue.
+    A generation explanation (``exp.modality == "generation"``) with ``output=None`` gives the
+    outputs × features heatmap of the example instead (:func:`xai.plot.heatmap`).
 
     Parameters
     ----------
@@ -73,8 +75,9 @@ def text(
         The explanation to plot (a text explanation; feature names are the words or tokens).
     index : int, default=0
         Example (row of ``exp``) to plot.
-    output : int or str, default=0
-        Explained output column, by position or by output name.
+    output : int, str or None, default=None
+        Explained output column, by position or by output name. None means output 0, or every
+        output (the heatmap) for a generation explanation.
     cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
         Diverging colormap.
     ax : matplotlib.axes.Axes, optional
@@ -83,7 +86,8 @@ def text(
     Returns
     -------
     matplotlib.axes.Axes
-        The Axes drawn into, with one text artist per word (padding is never drawn).
+        The Axes drawn into, with one text artist per word (padding is never drawn), or the
+        heatmap's Axes.
 
     Raises
     ------
@@ -92,7 +96,11 @@ def text(
     MissingDependencyError
         If matplotlib is not installed.
     """
-    row = get_row(exp, index, output, "plot.text")
+    if output is None and exp.modality == "generation":
+        from ._heatmap import heatmap
+
+        return heatmap(exp, index=index, cmap=cmap, ax=ax)
+    row = get_row(exp, index, 0 if output is None else output, "plot.text")
     plt = _pyplot()
     colormap = _colormap(cmap)
     fig = None
