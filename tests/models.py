@@ -88,3 +88,46 @@ def exact_shapley(value, d: int) -> torch.Tensor:  # type: ignore[no-untyped-def
                 w = math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d)
                 phi[j] += w * (v[index[tuple(with_j)]] - v[i])
     return phi
+
+
+# -- tiny causal LMs over a 16-word vocabulary -------------------------------------------------
+LM_WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "park", "and", "it", "was",
+            "red", "blue", "big")
+
+
+def word_tokenizer(*, pad: bool = True):  # type: ignore[no-untyped-def]
+    """A word-level fast tokenizer with BOS/EOS (and PAD) that does not add BOS itself."""
+    import transformers
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers.models import WordLevel
+
+    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "<unk>", *LM_WORDS])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    extra = {"pad_token": "<pad>"} if pad else {}
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>",
+        model_max_length=64, **extra)
+
+
+def tiny_gpt2(seed: int = 0) -> torch.nn.Module:
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=4 + len(LM_WORDS), n_positions=64, n_embd=32,
+                                     n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
+                                     attn_pdrop=0.0, bos_token_id=1, eos_token_id=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transformers.GPT2LMHeadModel(config).eval()
+
+
+def tiny_gemma3(seed: int = 0, sliding_window: int = 4) -> torch.nn.Module:
+    import transformers
+
+    config = transformers.Gemma3TextConfig(
+        vocab_size=4 + len(LM_WORDS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=64,
+        sliding_window=sliding_window, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transformers.Gemma3ForCausalLM(config).eval()

@@ -2,49 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
-import transformers
+from models import tiny_gemma3, tiny_gpt2, word_tokenizer
 
 import xai
 from xai.adapters import HFCausalLMAdapter
-
-WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "park", "and", "it", "was",
-         "red", "blue", "big")
-
-
-def word_tokenizer() -> Any:
-    """A word-level fast tokenizer with BOS/EOS/PAD that does not add BOS itself."""
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers.models import WordLevel
-
-    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "<unk>", *WORDS])}
-    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
-        unk_token="<unk>", model_max_length=64)
-
-
-def tiny_gpt2(seed: int = 0) -> torch.nn.Module:
-    config = transformers.GPT2Config(vocab_size=4 + len(WORDS), n_positions=64, n_embd=32,
-                                     n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
-                                     attn_pdrop=0.0, bos_token_id=1, eos_token_id=2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return transformers.GPT2LMHeadModel(config).eval()
-
-
-def tiny_gemma3(seed: int = 0) -> torch.nn.Module:
-    config = transformers.Gemma3TextConfig(
-        vocab_size=4 + len(WORDS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=64,
-        sliding_window=4, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return transformers.Gemma3ForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="module")

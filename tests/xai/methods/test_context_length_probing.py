@@ -8,28 +8,16 @@ from typing import Any
 import pytest
 import torch
 import transformers
+from models import LM_WORDS, tiny_gpt2, word_tokenizer
 
 import xai
 from xai.adapters import HFCausalLMAdapter
 from xai.methods import ContextLengthProbing
 
-WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "park", "and", "it", "was",
-         "red", "blue", "big")
 TEXT = "the cat sat on the mat and a dog ran to the big red park"
 BOS = 1
 
 
-def word_tokenizer() -> Any:
-    """A word-level fast tokenizer with BOS/EOS/PAD that does not add BOS itself."""
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers.models import WordLevel
-
-    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "<unk>", *WORDS])}
-    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
-        unk_token="<unk>", model_max_length=64)
 
 
 class MarkovK(torch.nn.Module):
@@ -50,13 +38,6 @@ class MarkovK(torch.nn.Module):
         return SimpleNamespace(logits=self.table[src])
 
 
-def tiny_gpt2(seed: int = 0) -> torch.nn.Module:
-    config = transformers.GPT2Config(vocab_size=4 + len(WORDS), n_positions=64, n_embd=32,
-                                     n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
-                                     attn_pdrop=0.0, bos_token_id=1, eos_token_id=2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return transformers.GPT2LMHeadModel(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +47,7 @@ def gpt2() -> HFCausalLMAdapter:
 
 @pytest.fixture(scope="module")
 def markov() -> HFCausalLMAdapter:
-    return HFCausalLMAdapter(MarkovK(4 + len(WORDS)), word_tokenizer())
+    return HFCausalLMAdapter(MarkovK(4 + len(LM_WORDS)), word_tokenizer())
 
 
 def content_ids(adapter: HFCausalLMAdapter, text: str) -> list[int]:
@@ -148,7 +129,7 @@ def test_word_granularity_sums_token_pieces():
     from tokenizers import Tokenizer, pre_tokenizers
     from tokenizers.models import WordPiece
 
-    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "[UNK]", *WORDS, "##s"])}
+    vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "[UNK]", *LM_WORDS, "##s"])}
     tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     hf = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>",

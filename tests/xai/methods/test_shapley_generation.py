@@ -1,0 +1,240 @@
+"""Shapley values for generated text (``shapley_sampling`` / ``textgenshap`` on causal LMs).
+
+Every value is checked against an independent brute force: each coalition's prompt rendered by
+hand, scored or decoded one row at a time without any cache, and Shapley values enumerated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import pytest
+import torch
+from models import tiny_gemma3, tiny_gpt2, word_tokenizer
+
+import xai
+from xai.exceptions import InvalidInputError, InvalidParameterError, InvalidTargetError
+
+PROMPT = {"prefix": "the cat", "documents": ["sat on a mat", "a dog ran", "it was red", "the park"],
+          "suffix": "and it"}
+SEP = "\n\n"
+
+
+@pytest.fixture(scope="module", params=["gpt2", "gemma3"])
+def lm(request):
+    model = tiny_gpt2() if request.param == "gpt2" else tiny_gemma3()
+    return xai.as_adapter((model, word_tokenizer()))
+
+
+def coalition_text(keep):
+    docs = [d for d, k in zip(PROMPT["documents"], keep, strict=True) if k]
+    return SEP.join([PROMPT["prefix"], *docs, PROMPT["suffix"]])
+
+
+def row_ids(lm, text):
+    b = lm.prepare([text])
+    return b.tensors["input_ids"][0][b.tensors["attention_mask"][0].bool()].tolist()
+
+
+def alone_log_probs(lm, text, target):
+    row = row_ids(lm, text)
+    ids = torch.tensor([row + target])
+    lp = lm.token_log_probs(ids, torch.ones_like(ids))[0]
+    return torch.tensor([lp[len(row) - 1 + k, t].item() for k, t in enumerate(target)],
+                        dtype=torch.float64)
+
+
+def alone_answer(lm, text, n):
+    ids = row_ids(lm, text)
+    out = []
+    for _ in range(n):
+        t = torch.tensor([ids + out])
+        nxt = int(lm.token_log_probs(t, torch.ones_like(t))[0, -1].argmax())
+        out.append(nxt)
+        if nxt == 2:
+            break
+    return lm.tokenizer.decode(out, skip_special_tokens=True).strip()
+
+
+def enumerate_shapley(v, d):
+    """phi (d, ...) from a dict coalition-tuple -> value tensor."""
+    phi = 0
+    out = []
+    for j in range(d):
+        phi = 0
+        for keep in itertools.product([False, True], repeat=d):
+            if keep[j]:
+                continue
+            s = sum(keep)
+            w = math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d)
+            with_j = tuple(True if i == j else k for i, k in enumerate(keep))
+            phi = phi + w * (v[with_j] - v[keep])
+        out.append(phi)
+    return torch.stack(out)
+
+
+def test_documents_of_a_mapping_prompt_are_the_players(lm):
+    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+                      target=" to the park", max_new_tokens=4)
+    assert exp.feature_names[0] == tuple(PROMPT["documents"])
+    assert exp.texts == (coalition_text([True] * 4),)
+    assert exp.target.names[0] == ("to", "the", "park")
+
+
+def test_log_prob_values_equal_brute_force_and_are_efficient(lm):
+    target_text = " to the park"
+    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+                      target=target_text, value="log_prob")
+    target = exp.extras["target_ids"]
+    v = {keep: alone_log_probs(lm, coalition_text(keep), target)
+         for keep in itertools.product([False, True], repeat=4)}
+    want = enumerate_shapley(v, 4).T  # (T, D)
+    assert exp.extras["exact"] is True
+    torch.testing.assert_close(exp.values[0].double(), want, rtol=0, atol=5e-5)
+    torch.testing.assert_close(exp.predictions[0].double(), v[(True,) * 4], rtol=0, atol=5e-5)
+    torch.testing.assert_close(exp.base_values[0].double(), v[(False,) * 4], rtol=0, atol=5e-5)
+    # efficiency per target token, and for the whole continuation
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(exp.extras["sequence_values"], exp.values.sum(1), rtol=0, atol=0)
+
+
+def test_generated_target_is_the_greedy_continuation(lm):
+    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+                      max_new_tokens=3)
+    text = coalition_text([True] * 4)
+    ids = row_ids(lm, text)
+    greedy = []
+    for _ in range(3):
+        t = torch.tensor([ids + greedy])
+        greedy.append(int(lm.token_log_probs(t, torch.ones_like(t))[0, -1].argmax()))
+        if greedy[-1] == 2:
+            break
+    want = greedy[:-1] if len(greedy) > 1 and greedy[-1] == 2 else greedy
+    assert exp.extras["target_ids"] == want
+
+
+def test_answer_game_equals_brute_force_shapley_shubik(lm):
+    n = 3
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity="document", value="answer",
+                      max_new_tokens=n)
+    answers = exp.target.names[0]
+    outputs = {keep: alone_answer(lm, coalition_text(keep), n)
+               for keep in itertools.product([False, True], repeat=4)}
+    assert set(answers) == set(outputs.values())
+    v = {k: torch.tensor([float(o == a) for a in answers], dtype=torch.float64)
+         for k, o in outputs.items()}
+    torch.testing.assert_close(exp.values[0].double(), enumerate_shapley(v, 4).T,
+                               rtol=0, atol=1e-6)
+    # zero-sum across answers for every player; efficiency per answer
+    torch.testing.assert_close(exp.values[0].sum(0), torch.zeros(4), rtol=0, atol=1e-6)
+    torch.testing.assert_close(exp.values[0].sum(1).double(),
+                               v[(True,) * 4] - v[(False,) * 4], rtol=0, atol=1e-6)
+    # speculation: the full prompt is decoded first; in the single batch of 16 coalitions every
+    # coalition whose answer equals it is accepted after one teacher-forced pass
+    full = outputs[(True,) * 4]
+    differ = sum(o != full for o in outputs.values())
+    assert int(exp.extras["n_decoded"]) == 1 + differ
+    assert int(exp.extras["n_speculative_accepted"]) == 15 - differ
+    assert exp.method == "shapley_sampling"
+
+
+def test_permutation_sampling_is_seeded_efficient_and_close_to_exact(lm):
+    kw = {"method": "shapley_sampling", "granularity": "document", "target": " to the park"}
+    exact = xai.explain(lm, PROMPT, **kw)
+    a = xai.explain(lm, PROMPT, max_exact=0, n_permutations=200, random_state=3, **kw)
+    b = xai.explain(lm, PROMPT, max_exact=0, n_permutations=200, random_state=3, **kw)
+    assert a.extras["exact"] is False
+    torch.testing.assert_close(a.values, b.values, rtol=0, atol=0)
+    torch.testing.assert_close(a.values.sum(-1), a.predictions - a.base_values, rtol=0, atol=1e-5)
+    err = (a.values - exact.values).abs()
+    assert bool((err <= 4 * a.extras["stderr"] + 1e-6).all()), (err, a.extras["stderr"])
+    assert int(a.extras["n_coalitions"]) <= 2**4
+
+
+def test_hierarchical_threshold_one_stops_at_documents(lm):
+    flat = xai.explain(lm, PROMPT, method="textgenshap", granularity="document",
+                       target=" to the park")
+    hier = xai.explain(lm, PROMPT, method="textgenshap", granularity=["document", "word"],
+                       threshold=1.0, target=" to the park")
+    torch.testing.assert_close(hier.values, flat.values, rtol=0, atol=0)
+    assert [e["level"] for e in hier.extras["levels"]] == [0, 0, 0, 0]
+
+
+def test_hierarchical_expands_units_above_threshold_into_words(lm):
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity=["document", "word"],
+                      threshold=0.0, target=" to the park")
+    words = [w for d in PROMPT["documents"] for w in d.split()]
+    assert exp.feature_names[0] == tuple(words)  # every document above 0 -> all split
+    levels = exp.extras["levels"]
+    assert [e["expanded"] for e in levels[:4]] == [True] * 4
+    assert [levels[e["parent"]]["text"] for e in levels[4:]] == [
+        d for d in PROMPT["documents"] for _ in d.split()]
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
+
+
+def test_more_players_than_max_players_suggests_hierarchical_mode(lm):
+    with pytest.raises(InvalidParameterError, match=r"12 players.*max_players=8.*hierarchical"):
+        xai.explain(lm, PROMPT, method="shapley_sampling", granularity="word", max_players=8)
+
+
+@pytest.mark.parametrize(("inputs", "params", "error", "match"), [
+    ("   ", {}, InvalidInputError, "empty"),
+    (["the cat", "a dog"], {}, InvalidInputError, "one prompt"),
+    (PROMPT, {"max_new_tokens": 0}, InvalidParameterError, "max_new_tokens"),
+    (PROMPT, {"value": "prob"}, InvalidParameterError, "'value'"),
+    (PROMPT, {"granularity": ["word", "document"]}, InvalidParameterError, "coarse-to-fine"),
+    (PROMPT, {"baseline": "mask"}, InvalidParameterError, "deleting"),
+    (PROMPT, {"chat_template": True}, InvalidParameterError, "chat template"),
+    ({"documents": "a dog"}, {}, InvalidInputError, "'documents' list"),
+])
+def test_bad_input_gives_typed_errors(lm, inputs, params, error, match):
+    with pytest.raises(error, match=match):
+        xai.explain(lm, inputs, method="shapley_sampling", **params)
+
+
+def test_answer_game_refuses_a_given_target(lm):
+    with pytest.raises(InvalidTargetError, match="log_prob"):
+        xai.explain(lm, PROMPT, method="textgenshap", value="answer", target=" the park")
+
+
+def test_tokenizer_without_pad_token_and_chat_template():
+    tok = word_tokenizer(pad=False)
+    tok.chat_template = ("{% for m in messages %}the {{ m['content'] }}{% endfor %}"
+                         "{% if add_generation_prompt %} it{% endif %}")
+    lm = xai.as_adapter((tiny_gpt2(), tok))
+    assert lm.pad_id == tok.eos_token_id
+    exp = xai.explain(lm, {"documents": ["cat sat", "dog ran"]}, method="shapley_sampling",
+                      target=" was red", chat_template=True)
+    assert exp.feature_names[0] == ("cat sat", "dog ran")  # the template is never a player
+    assert exp.texts == ("cat sat\n\ndog ran",)
+    v = {keep: alone_log_probs(lm, "the " + SEP.join(d for d, k in zip(
+        ["cat sat", "dog ran"], keep, strict=True) if k) + " it", exp.extras["target_ids"])
+         for keep in itertools.product([False, True], repeat=2)}
+    torch.testing.assert_close(exp.values[0].double(), enumerate_shapley(v, 2).T,
+                               rtol=0, atol=5e-5)
+
+
+def test_save_load_round_trip(lm, tmp_path):
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity=["document", "word"],
+                      threshold=0.3, target=" to the park")
+    exp.save(tmp_path / "gen")
+    back = xai.Explanation.load(tmp_path / "gen")
+    torch.testing.assert_close(back.values, exp.values, rtol=0, atol=0)
+    assert back.extras["levels"] == exp.extras["levels"]
+    assert back.feature_names == exp.feature_names
+
+
+def test_long_prompt_is_truncated_from_the_left_with_a_warning():
+    lm = xai.as_adapter((tiny_gpt2(), word_tokenizer()), max_length=12)
+    prompt = {"prefix": "the cat", "documents": ["sat on a mat", "a dog ran to the big park"],
+              "suffix": "and it"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exp = xai.explain(lm, prompt, method="shapley_sampling", target=" was red")
+    assert any("truncated from the left" in str(w.message) for w in caught)
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
