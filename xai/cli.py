@@ -1,10 +1,12 @@
-"""The ``xai`` command: ``xai demo``, ``xai methods``, ``xai explain``."""
+"""The ``xai`` command: ``xai demo``, ``xai methods``, ``xai metrics``, ``xai explain``, ``xai score``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -24,28 +26,64 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     header = ("method", "aliases", "requires", "modalities", "paper")
     table = [(r["name"], ",".join(r["aliases"]) or "-", r["requires"], ",".join(r["modalities"]),
               r["reference"]) for r in rows]
+    _print_table(header, table)
+    return 0
+
+
+def _print_table(header: Sequence[str], table: Sequence[Sequence[Any]]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
     for line in (header, *table):
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from .batch._chunk import metric_registry
+
+    registry = metric_registry()  # through the entry point: xai never imports metrics
+    header = ("metric", "aliases", "better", "modalities", "needs", "paper")
+    table = []
+    for name in registry.names():
+        cls = registry.get(name)
+        needs = [w for w, on in (("model", cls.needs_model), ("re-explain", cls.needs_reexplain))
+                 if on] + [t.__name__ for t in cls.feature_spaces]
+        table.append((name, ",".join(registry.aliases(name)) or "-",
+                      "higher" if cls.higher_is_better else "lower",
+                      ",".join(sorted(cls.modalities)), "+".join(needs) or "-", cls.reference))
+    _print_table(header, table)
     return 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from . import explain
 
-    if args.model == "demo-sentiment":
+    params: dict[str, Any] = {}
+    target: Any = None
+    if args.model == "demo-credit":
+        from .demo import credit_baseline, load_credit_model, split_credit
+
+        model: Any = load_credit_model()
+        _, x_test, _, _ = split_credit(random_state=0)
+        rows = args.row or [0]
+        if max(rows) >= len(x_test) or min(rows) < 0:
+            print(f"error: --row must be in [0, {len(x_test) - 1}] (held-out applicants); got "
+                  f"{rows}", file=sys.stderr)
+            return 2
+        inputs: object = x_test.iloc[rows]
+        params["baseline"], target = credit_baseline(), "1"
+    elif args.model == "demo-sentiment":
         from .demo import load_sentiment_model
 
         model = load_sentiment_model()
-        inputs: object = args.text
+        inputs = args.text
         if not args.text:
             print("error: --text is required with --model demo-sentiment", file=sys.stderr)
             return 2
     else:
-        print(f"error: unknown --model {args.model!r}; available: demo-sentiment",
+        print(f"error: unknown --model {args.model!r}; available: demo-sentiment, demo-credit",
               file=sys.stderr)
         return 2
-    exp = explain(model, inputs, method=args.method, random_state=args.random_state)
+    exp = explain(model, inputs, method=args.method, random_state=args.random_state,
+                  target=target, **params)
     for i, names in enumerate(exp.feature_names):
         score = "" if exp.predictions is None else f" score={float(exp.predictions[i, 0]):.4f}"
         print(f"[{exp.target.names[i][0]}{score}]")
@@ -57,6 +95,76 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         with open(args.html, "w") as fh:
             fh.write(report_html([(f"{exp.method}", explanation_html(exp))]))
         print(f"HTML written to {args.html}")
+    return 0
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _params(items: Sequence[str], methods: Sequence[str],
+            metrics: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``NAME.FIELD=VALUE`` options (VALUE parsed as JSON, else a string) per method/metric."""
+    from .exceptions import InvalidParameterError
+
+    method_params: dict[str, dict[str, Any]] = {}
+    metric_params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        name, dot, field = key.partition(".")
+        if not (eq and dot and name and field) or name not in (*methods, *metrics):
+            msg = (f"--param {item!r} must look like NAME.FIELD=VALUE with NAME one of the "
+                   f"chosen methods or metrics ({', '.join((*methods, *metrics))}).")
+            raise InvalidParameterError(msg, parameter="param", value=item)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        (method_params if name in methods else metric_params).setdefault(name, {})[field] = value
+    return method_params, metric_params
+
+
+def _quiet_ray(quiet: bool) -> None:
+    """Ray Data logs every execution step at INFO; keep warnings (and its bars unless quiet)."""
+    import logging
+
+    try:
+        import ray.data
+    except ImportError:
+        return  # score() raises the MissingDependencyError with the fix
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if quiet:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .batch import score
+
+    methods, metric_names = _split(args.methods), _split(args.metrics)
+    method_params, metric_params = _params(args.param or [], methods, metric_names)
+    if args.engine == "ray":
+        _quiet_ray(args.quiet)
+    table = score(
+        args.model, args.data, methods=methods or ["auto"], metrics=metric_names,
+        output=args.out, engine=args.engine, batch_size=args.batch_size, resume=args.resume,
+        random_state=args.random_state, id_column=args.id_column,
+        input_columns=_split(args.columns) or None, method_params=method_params,
+        metric_params=metric_params, target=args.target, hash_inputs=args.hash_inputs,
+        num_workers=args.num_workers, ray_address=args.address,
+        show_progress=False if args.quiet else None, trust_pickle=args.trust_pickle,
+        trusted_types=args.trust_type or ())
+    summary = table.attrs["summary"]
+    _print_table(("examples scored", "skipped (resumed)", "rows ok", "rows failed", "seconds",
+                  "examples/s"),
+                 [(summary["examples_scored"], summary["examples_skipped"], summary["rows_ok"],
+                   summary["rows_failed"], f"{summary['seconds']:.1f}",
+                   f"{summary['examples_per_s']:.2f}")])
+    print(f"Scores written to {args.out}")
+    if summary["rows_failed"]:
+        print(f"error: {summary['rows_failed']} of {summary['rows']} rows failed; see the "
+              "'status' and 'error' columns.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -72,14 +180,49 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
     methods = sub.add_parser("methods", help="list the registered methods")
     methods.set_defaults(func=_cmd_methods)
-    exp = sub.add_parser("explain", help="explain one text with a demo model")
-    exp.add_argument("--model", default="demo-sentiment")
+    metrics = sub.add_parser("metrics", help="list the registered metrics")
+    metrics.set_defaults(func=_cmd_metrics)
+    exp = sub.add_parser("explain", help="explain texts or credit applicants with a demo model")
+    exp.add_argument("--model", default="demo-sentiment", help="demo-sentiment or demo-credit")
     exp.add_argument("--text", action="append", help="text to explain (repeatable)")
+    exp.add_argument("--row", type=int, action="append",
+                     help="held-out applicant of demo-credit to explain (repeatable; default 0)")
     exp.add_argument("--method", default="integrated_gradients")
     exp.add_argument("--random-state", type=int, default=0)
     exp.add_argument("--html", help="write an HTML heatmap here")
     exp.set_defaults(func=_cmd_explain)
+    _add_score(sub)
     return parser
+
+
+def _add_score(sub: Any) -> None:
+    sc = sub.add_parser("score", help="explain and evaluate a whole data set into Parquet/JSONL")
+    sc.add_argument("--model", required=True,
+                    help="demo-credit, demo-sentiment, a Hugging Face model folder, a .skops "
+                         "file, or package.module:function")
+    sc.add_argument("--data", required=True,
+                    help="CSV/JSONL/Parquet file or a datasets.Dataset folder")
+    sc.add_argument("--methods", default="auto", help="comma-separated method names")
+    sc.add_argument("--metrics", default="", help="comma-separated metric names")
+    sc.add_argument("--out", required=True, help="output file, .parquet or .jsonl")
+    sc.add_argument("--resume", action="store_true", help="finish an interrupted job")
+    sc.add_argument("--engine", choices=("local", "ray"), default="local")
+    sc.add_argument("--num-workers", type=int, default=None, help="Ray actors (default 2)")
+    sc.add_argument("--address", default=None, help="address of an existing Ray cluster")
+    sc.add_argument("--batch-size", type=int, default=64, help="examples per chunk")
+    sc.add_argument("--random-state", type=int, default=0)
+    sc.add_argument("--id-column", default=None, help="column of unique example ids")
+    sc.add_argument("--columns", default=None, help="comma-separated input columns")
+    sc.add_argument("--target", default=None, help="explained output: a label, or an index when no label matches")
+    sc.add_argument("--param", action="append", metavar="NAME.FIELD=VALUE",
+                    help="a method or metric parameter, e.g. kernel_shap.n_samples=500")
+    sc.add_argument("--hash-inputs", action="store_true", help="write sha256 of each input")
+    sc.add_argument("--trust-pickle", action="store_true",
+                    help="allow a .pkl/.joblib model (unpickling runs arbitrary code)")
+    sc.add_argument("--trust-type", action="append", metavar="TYPE",
+                    help="a type a .skops model may contain (repeatable)")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+    sc.set_defaults(func=_cmd_score)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,7 +53,10 @@ class Smoothed(Method):
 
     Notes
     -----
-    Tensor (tabular, image) inputs only; text models raise IncompatibleModelError. The class
+    Tensor (tabular, image) inputs get the noise on their elements; text models with an input
+    embedding layer get it on the input word embeddings, scaled by the standard deviation of the
+    embedding weights (``extras["embedding_noise_std"]``), one inner explanation per example and
+    copy; other text models raise IncompatibleModelError. The class
     declares the requirements of the default inner method (GRADIENTS), which is what
     ``xai.compatible_methods`` lists; an instance checks its own inner method instead, so
     ``Smoothed(method=Occlusion())`` works on any tensor model.

@@ -1,0 +1,235 @@
+"""Scoring one chunk of examples: the per-batch function both engines run.
+
+A `Scorer` loads the model once (on a Ray worker: once per actor) and turns a chunk of examples
+into output rows, one per (example, method). The chunk is explained in one call per method;
+when that call fails, each example is explained alone so that one bad example costs one row.
+
+Seeds: every method and metric samples with one generator per example, all seeded from
+``random_state`` (``xai.methods._base.example_generators``), so an example's values do not depend
+on which chunk, batch or worker it lands in. The ``seed`` column records the seed, and
+``xai.explain(model, row, method=..., random_state=seed)`` gives the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._explain import make_method
+from .._registry import METHODS
+from ..adapters import as_adapter
+from ..exceptions import InvalidParameterError, MissingDependencyError
+from ..explanation import Explanation
+from ..methods._base import Method
+from ._data import Example, describe_input
+from ._models import LoadedModel, ModelFactory
+
+__all__ = ["Job", "Scorer", "metric_registry"]
+
+METRIC_GROUP = "xai.metric_registries"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What to compute for every example (picklable, sent to Ray workers)."""
+
+    methods: tuple[str, ...]
+    metrics: tuple[str, ...]
+    method_params: Mapping[str, Mapping[str, Any]]
+    metric_params: Mapping[str, Mapping[str, Any]]
+    target: Any
+    random_state: int
+    hash_inputs: bool
+    input_columns: tuple[str, ...] | None
+    adapter_options: Mapping[str, Any]
+
+
+@functools.lru_cache(maxsize=1)
+def metric_registry() -> Any:
+    """The metric registry of the ``metrics`` package, found through its entry point.
+
+    ``xai`` never imports ``metrics``; the package registers ``metrics:METRICS`` under the
+    entry-point group ``xai.metric_registries``.
+    """
+    found = list(entry_points(group=METRIC_GROUP))
+    if found:
+        return found[0].load()
+    # An install made before the group existed still has the report scorer of ``xai.scorers``;
+    # its module holds the same registry.
+    for ep in entry_points(group="xai.scorers"):
+        try:
+            module = sys.modules.get(ep.load().__module__)
+        except ImportError:
+            continue
+        if module is not None and hasattr(module, "METRICS"):
+            return module.METRICS
+    msg = (f"Scoring metrics needs the posthoc-xai metrics package, registered under the "
+           f"entry-point group {METRIC_GROUP!r}, which is missing. Reinstall posthoc-xai: "
+           "pip install -e . (or pip install posthoc-xai).")
+    raise MissingDependencyError(msg)
+
+
+def canonical_metrics(names: Sequence[str]) -> tuple[str, ...]:
+    """Registry names of ``names`` (aliases resolved; UnknownNameError lists the metrics)."""
+    if not names:
+        return ()
+    registry = metric_registry()
+    out: list[str] = []
+    for n in names:
+        canon = str(registry.get(n).name)
+        if canon not in out:
+            out.append(canon)
+    return tuple(out)
+
+
+class Scorer:
+    """Model, methods and metrics of a job, built once; `score_chunk` is the per-batch function."""
+
+    def __init__(self, factory: ModelFactory, job: Job,
+                 loaded: LoadedModel | None = None) -> None:
+        self.job = job
+        self.loaded = loaded if loaded is not None else factory()
+        self.adapter = as_adapter(self.loaded.model, **dict(job.adapter_options))
+        self.target = _target(self.adapter, job.target if job.target is not None
+                              else self.loaded.target)
+        self.methods = {name: self._method(name) for name in job.methods}
+        self.params_json = {name: _params_json(m.get_params()) for name, m in self.methods.items()}
+        for m in self.methods.values():
+            m.check_compatible(self.adapter)
+        registry = metric_registry() if job.metrics else None
+        self.metrics = {name: registry.get(name)(**dict(job.metric_params.get(name, {})))
+                        for name in job.metrics} if registry is not None else {}
+
+    def _method(self, name: str) -> Method:
+        params = dict(self.job.method_params.get(name, {}))
+        cls_fields = {f.name for f in dataclasses.fields(METHODS.get(name))}
+        for key, value in self.loaded.method_defaults.items():
+            if key in cls_fields and key not in params:
+                params[key] = value
+        return make_method(name, params)
+
+    def score_chunk(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
+        """Output rows of ``examples``: one per (example, method), in method order."""
+        good = [e for e in examples if e.error is None]
+        by_method = {name: self._explain(m, good) for name, m in self.methods.items()}
+        rows = []
+        for e in examples:
+            for name in self.methods:
+                rows.append(self._row(e, name, by_method[name].get(e.id)))
+        return rows
+
+    def _inputs(self, examples: Sequence[Example]) -> Any:
+        values = [e.value for e in examples]
+        if self.adapter.modality == "text":
+            return values
+        if isinstance(values[0], dict):
+            return pd.DataFrame.from_records(values, columns=list(values[0]))
+        return np.asarray(values, dtype=np.float64)
+
+    def _explain(self, method: Method, examples: Sequence[Example]) -> dict[str, Any]:
+        """Example id -> (explanation, row in it, metric scores, errors, seconds) or error text."""
+        if not examples:
+            return {}
+        start = time.perf_counter()
+        try:
+            exp = method.explain(self.adapter, self._inputs(examples), target=self.target,
+                                 random_state=self.job.random_state)
+        except Exception as err:
+            if len(examples) == 1:
+                return {examples[0].id: _error_text(err)}
+            out: dict[str, Any] = {}
+            for e in examples:  # isolate the failing examples
+                out.update(self._explain(method, [e]))
+            return out
+        if exp.n_outputs != 1:
+            msg = (f"Batch scoring stores one explained output per example, but target "
+                   f"{self.target!r} selects {exp.n_outputs}. Pass one target (an index or label).")
+            raise InvalidParameterError(msg, parameter="target", value=self.target)
+        scores, errors = self._metrics(exp)
+        per_row = (time.perf_counter() - start) / len(examples)
+        return {e.id: (exp, j, scores[j], errors[j], per_row) for j, e in enumerate(examples)}
+
+    def _metrics(self, exp: Explanation) -> tuple[list[dict[str, float]], list[str | None]]:
+        n = len(exp)
+        scores: list[dict[str, float]] = [{} for _ in range(n)]
+        errors: list[str | None] = [None] * n
+        for name, metric in self.metrics.items():
+            try:
+                res = metric(exp, self.adapter, random_state=self.job.random_state)
+                for j in range(n):
+                    scores[j][name] = float(res.scores[j, 0])
+                continue
+            except Exception:  # score the examples one by one to isolate the failure
+                pass
+            for j in range(n):
+                try:
+                    res = metric(exp[j], self.adapter, random_state=self.job.random_state)
+                    scores[j][name] = float(res.scores[0, 0])
+                except Exception as err:
+                    scores[j][name] = math.nan
+                    errors[j] = errors[j] or f"metric {name!r}: {_error_text(err)}"
+        return scores, errors
+
+    def _row(self, e: Example, method: str, result: Any) -> dict[str, Any]:
+        text = describe_input(e.value)
+        if self.job.hash_inputs and text is not None:
+            import hashlib
+
+            text = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        row: dict[str, Any] = {
+            "id": e.id, "input": text, "method": method, "target": None, "prediction": None,
+            "attributions": None, "feature_names": None, **dict.fromkeys(self.job.metrics),
+            "method_params": self.params_json[method], "seed": self.job.random_state,
+            "status": "error", "error": e.error, "elapsed": 0.0,
+        }
+        if result is None or isinstance(result, str):
+            row["error"] = row["error"] or result
+            return row
+        exp, j, scores, error, seconds = result
+        valid = exp.valid(j)
+        row.update({
+            "target": str(exp.target.names[j][0]),
+            "prediction": None if exp.predictions is None else float(exp.predictions[j, 0]),
+            "attributions": [float(v) for v in exp.values[j, 0][valid].tolist()],
+            "feature_names": [str(n) for n in exp.names[j]],
+            **scores, "status": "ok" if error is None else "error", "error": error,
+            "elapsed": seconds,
+        })
+        return row
+
+
+def _target(adapter: Any, target: Any) -> Any:
+    """A digit string that is not a label of the model means an index (``--target 0``)."""
+    if isinstance(target, str) and target.isdigit():
+        names = adapter.output_names() or ()
+        if target not in names:
+            return int(target)
+    return target
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    def plain(v: Any) -> Any:
+        if v is None or isinstance(v, str | int | float | bool):
+            return v
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        shape = getattr(v, "shape", None)
+        if shape is not None:
+            return f"<{type(v).__name__} shape={tuple(shape)}>"
+        return repr(v)
+
+    return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True)
