@@ -178,8 +178,14 @@ class GenerationGame:
 
 
 def normalize(text: str) -> str:
-    """Answers are compared after stripping surrounding whitespace (case and punctuation kept)."""
-    return text.strip()
+    """An answer is the first non-empty line of the output, stripped of surrounding whitespace
+    and of trailing ``.,;:`` (case and other punctuation kept).
+
+    Short-answer prompts ("Answer:") make small LMs run on into a new "Question: ..." line;
+    comparing whole outputs would make almost every coalition's answer unique.
+    """
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line.rstrip(".,;:").rstrip()
 
 
 def top_units(game: GenerationGame, granularity: str, level: int) -> list[Unit]:

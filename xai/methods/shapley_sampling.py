@@ -51,7 +51,8 @@ class ShapleySampling(Method):
         Language models only. "log_prob": v_t(S) = log p(y_t | x_S, y_<t) for every token of
         the target continuation (teacher forcing; outputs = target tokens). "answer":
         TextGenSHAP's v_a(S) = 1[greedy(x_S) = a] for every distinct answer a (outputs =
-        answers; values sum to 0 over answers for every player).
+        answers; values sum to 0 over answers for every player). An answer is the first
+        non-empty line of the greedy output, stripped (also of trailing ".,;:").
     max_new_tokens : int, default=20
         Length limit of greedy generation (the generated target and the answer game).
     max_exact : int, default=1024
