@@ -47,16 +47,19 @@ SEP = "\n\n"
 
 
 class Counter:
-    """Counts forward calls and token positions of a causal LM (hook on its input embeddings,
-    which every forward path goes through, including ``model.forward(...)`` called directly)."""
+    """Counts forward calls and token positions of a causal LM: a hook on its first decoder
+    layer, which every forward path reaches (``model.forward(...)`` called directly, token ids
+    or ``inputs_embeds`` as inseq passes them)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.calls = self.positions = 0
-        self.handle = model.get_input_embeddings().register_forward_pre_hook(self._hook)
+        layer = model.model.layers[0]  # type: ignore[union-attr,index]
+        self.handle = layer.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, module: Any, args: Any) -> None:
+    def _hook(self, module: Any, args: Any, kwargs: Any) -> None:
+        hidden = args[0] if args else kwargs["hidden_states"]
         self.calls += 1
-        self.positions += int(args[0].numel())
+        self.positions += int(hidden.shape[0] * hidden.shape[1])
 
     def reset(self) -> None:
         self.calls = self.positions = 0
