@@ -15,8 +15,8 @@ answer for the speculative check) is teacher-forced in the same pass.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +24,16 @@ import torch
 
 from ._causal import HFCausalLMAdapter, _cache_of, _logits, positions
 
-__all__ = ["RowRunner"]
+__all__ = ["CHUNK_FLOATS", "RowRunner", "rows_per_call"]
+
+#: Most logit/log-probability floats one model call may return (rows x positions x vocab):
+#: 2^27 = 512 MiB of float32.
+CHUNK_FLOATS = 2**27
+
+
+def rows_per_call(batch_size: int, positions: int, vocab: int) -> int:
+    """``batch_size`` rows, fewer when rows x positions x vocab would exceed CHUNK_FLOATS."""
+    return max(1, min(batch_size, CHUNK_FLOATS // max(1, positions * vocab)))
 
 
 def common_prefix(rows: Sequence[Sequence[int]]) -> int:
@@ -52,6 +61,14 @@ class RowRunner:
     batch_size: int = 64
     n_model_calls: int = 0
     n_token_positions: int = 0
+
+    @functools.cached_property
+    def vocab(self) -> int:
+        """Size of the model's output vocabulary (the larger of tokenizer and config)."""
+        tok = self.adapter.tokenizer
+        config = getattr(self.adapter._model, "config", None)
+        return max(len(tok), int(getattr(tok, "vocab_size", 0) or 0),
+                   int(getattr(config, "vocab_size", 0) or 0), 1)
 
     @property
     def cached(self) -> bool:
@@ -96,8 +113,10 @@ class RowRunner:
         self.n_model_calls += calls
         self.n_token_positions += positions_
 
-    def _chunks(self, rows: Sequence[Sequence[int]], extra: int) -> list[list[int]]:
-        """Row indices per model call: ``batch_size`` rows, of equal length where it matters.
+    def _chunks(self, rows: Sequence[Sequence[int]], extra: int,
+                kept: int) -> list[list[int]]:
+        """Row indices per model call: ``batch_size`` rows (fewer when the ``kept`` logit
+        columns per row would exceed CHUNK_FLOATS), of equal length where it matters.
 
         Padding changes a sliding-window layer's result (the window counts cache slots, pads
         included), so when a padded row plus ``extra`` tokens would exceed the model's sliding
@@ -115,7 +134,8 @@ class RowRunner:
                     groups.append([i])
         else:
             groups = [order]
-        return [g[s:s + self.batch_size] for g in groups for s in range(0, len(g), self.batch_size)]
+        step = rows_per_call(self.batch_size, kept, self.vocab)
+        return [g[s:s + step] for g in groups for s in range(0, len(g), step)]
 
     # -- public -----------------------------------------------------------------------------
     def continuation_log_probs(self, rows: Sequence[Sequence[int]],
@@ -123,7 +143,7 @@ class RowRunner:
         """log p(target_k | row, target_<k) for every row and target token, (m, T) float64."""
         out = torch.zeros(len(rows), len(target), dtype=torch.float64)
         tgt = torch.tensor(list(target), dtype=torch.long)
-        for idx in self._chunks(rows, len(target)):
+        for idx in self._chunks(rows, len(target), kept=len(target)):
             logits, _, _ = self._run([rows[i] for i in idx], target[:-1], keep_cache=False)
             lp = torch.log_softmax(logits, dim=-1)
             out[idx] = lp.gather(2, tgt.expand(lp.shape[0], -1).unsqueeze(-1)).squeeze(-1).double()
@@ -138,7 +158,7 @@ class RowRunner:
         """
         ok = torch.zeros(len(rows), dtype=torch.bool)
         ans = torch.tensor(list(answer), dtype=torch.long)
-        for idx in self._chunks(rows, len(answer)):
+        for idx in self._chunks(rows, len(answer), kept=len(answer)):
             logits, _, _ = self._run([rows[i] for i in idx], answer[:-1], keep_cache=False)
             ok[idx] = (logits.argmax(-1) == ans).all(1)
         return ok
@@ -148,7 +168,7 @@ class RowRunner:
         """Greedy continuation of every row: new token ids, the stop token included if produced."""
         out: list[list[int]] = [[] for _ in rows]
         stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
-        for idx in self._chunks(rows, max_new_tokens):
+        for idx in self._chunks(rows, max_new_tokens, kept=1):
             for i, seq in zip(idx, self._greedy_chunk([rows[i] for i in idx], max_new_tokens,
                                                       stop), strict=True):
                 out[i] = seq
@@ -192,8 +212,3 @@ def _until_stop(seq: list[int], stop: list[int]) -> list[int]:
         if tok in stop:
             return seq[:k + 1]
     return seq
-
-
-def copy_cache(cache: Any) -> Any:
-    """A deep copy of a KV cache (a forward pass extends the cache it is given)."""
-    return copy.deepcopy(cache)

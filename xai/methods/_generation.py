@@ -31,9 +31,6 @@ from ._coalitions import AnswerGame, GameResult, _exact, hierarchical, permutati
 
 __all__ = ["GenerationGame", "explain_generation"]
 
-#: Most logits floats one chunk may hold (rows x kept positions x vocab): 2^27 = 512 MiB.
-_CHUNK_FLOATS = 2**27
-
 Unit = tuple[int, int, int]  # (level, start, end)
 
 
@@ -47,7 +44,8 @@ class GenerationGame:
     prompt : Prompt
     max_new_tokens : int
     batch_size : int
-        Coalitions per model call (fewer when the logits would exceed 2^27 floats).
+        Coalitions per model call (fewer when the logits would exceed 2^27 floats; see
+        :func:`~xai.adapters._causal_rows.rows_per_call`).
     chat_template : bool
         Wrap every coalition's prompt as a user message with the tokenizer's chat template.
     """
@@ -96,16 +94,10 @@ class GenerationGame:
         wrap = self.wrap if (self.chat_template and wrapped) else None
         return SpanFeatures(self.prompt.text, spans, self.adapter.prepare, wrap)
 
-    def chunk_rows(self, n_kept: int) -> int:
-        vocab = int(getattr(self.adapter.tokenizer, "vocab_size", 0) or 1)
-        vocab = max(vocab, len(self.adapter.tokenizer))
-        return max(1, min(self.batch_size, _CHUNK_FLOATS // max(1, n_kept * vocab)))
-
     # -- targets ----------------------------------------------------------------------------
     def generated(self) -> list[int]:
         """Greedy continuation of the full prompt (stop token dropped unless it is all there is)."""
         rows = self.encode([self.wrap(self.prompt.text)])
-        self.runner.batch_size = self.chunk_rows(1)
         ids = self.runner.greedy(rows, self.max_new_tokens, self.stop_ids)[0]
         self.n_decoded += 1
         self._remember(self.prompt.text, ids)
@@ -135,7 +127,6 @@ class GenerationGame:
         fs = self.features(spans)
 
         def value(keep: torch.Tensor) -> torch.Tensor:
-            self.runner.batch_size = self.chunk_rows(len(target))
             return self.runner.continuation_log_probs(self.encode(fs.texts(keep)), target)
         return value
 
@@ -153,7 +144,6 @@ class GenerationGame:
             if self.counts:
                 best = self.counts.most_common(1)[0][0]
                 ans_ids = self.answers[best]
-                self.runner.batch_size = self.chunk_rows(len(ans_ids))
                 ok = self.runner.verify([rows[i] for i in pending], ans_ids)
                 for i, accepted in zip(list(pending), ok.tolist(), strict=True):
                     if accepted:
@@ -162,7 +152,6 @@ class GenerationGame:
                         self.n_accepted += 1
                         pending.remove(i)
             if pending:
-                self.runner.batch_size = self.chunk_rows(1)
                 new = self.runner.greedy([rows[i] for i in pending], self.max_new_tokens,
                                          self.stop_ids)
                 self.n_decoded += len(pending)

@@ -14,6 +14,7 @@ from .._registry import register_method
 from .._validation import Constraint, Interval, Options, check_random_state
 from ..adapters import as_adapter
 from ..adapters._base import Batch, ModelAdapter
+from ..adapters._causal_rows import rows_per_call
 from ..exceptions import InvalidInputError, InvalidTargetError
 from ..explanation import Explanation, ResolvedTarget
 from ..features._base import FeatureSpace
@@ -21,8 +22,6 @@ from ._base import AttributionOutput, Method, _resolve_batch_size
 
 __all__ = ["ContextLengthProbing"]
 
-#: Most log-probability floats one chunk of windows may hold (b x w x vocab): 2^27 = 512 MiB.
-_CHUNK_FLOATS = 2**27
 
 
 @register_method("context_length_probing")
@@ -184,7 +183,7 @@ def _probe(adapter: Any, content: torch.Tensor, prefix: torch.Tensor, metric: st
     full_rows: torch.Tensor | None = None
     starts = list(range(n - 1))
     vocab = None if null is None else null.shape[-1]
-    step = 1 if vocab is None else _chunk(batch_size, w, vocab)
+    step = 1 if vocab is None else rows_per_call(batch_size, w + 1, vocab)
     if vocab is not None and metric == "kl":
         full_rows = torch.zeros(n - 1, vocab)
     s0 = 0
@@ -196,7 +195,7 @@ def _probe(adapter: Any, content: torch.Tensor, prefix: torch.Tensor, metric: st
             lp = torch.cat([torch.full_like(lp[:, :1], math.nan), lp], dim=1)
         if vocab is None:  # no BOS call: the vocabulary size is known after one window
             vocab = lp.shape[-1]
-            step = _chunk(batch_size, w, vocab)
+            step = rows_per_call(batch_size, w + 1, vocab)
             if metric == "kl":
                 full_rows = torch.zeros(n - 1, vocab)
         n_calls += 1
@@ -211,11 +210,6 @@ def _probe(adapter: Any, content: torch.Tensor, prefix: torch.Tensor, metric: st
             assert full_rows is not None
             d[:, 0] = _kl(full_rows, null.float().unsqueeze(0).expand_as(full_rows))
     return d, full_lp, n_calls, n_pos
-
-
-def _chunk(batch_size: int, w: int, vocab: int) -> int:
-    """Windows per call: ``batch_size``, fewer when b x w x vocab would exceed _CHUNK_FLOATS."""
-    return max(1, min(batch_size, _CHUNK_FLOATS // max(1, (w + 1) * vocab)))
 
 
 def _windows(content: torch.Tensor, prefix: torch.Tensor, starts: list[int],
