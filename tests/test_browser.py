@@ -9,11 +9,11 @@ import json
 import os
 import re
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dom import Elements
 
 import xai
 
@@ -61,40 +61,15 @@ class Page:
 
     def __init__(self, pixels: np.ndarray, dom: str, errors: list[str]) -> None:
         self.pixels, self.dom, self.errors = pixels, dom, errors
-        self.elements = _Elements(dom)
+        self.elements = Elements(dom)
 
     def by_class(self, cls: str) -> list[dict[str, str]]:
-        return [e for e in self.elements.found if cls in e["class"].split()]
+        return self.elements.by_class(cls)
 
     def coloured(self, channel: str) -> int:
         """Pixels clearly red (channel "r") or blue ("b") against the other channel."""
         r, b = self.pixels[..., 0], self.pixels[..., 2]
         return int(((r - b > 0.2) if channel == "r" else (b - r > 0.2)).sum())
-
-
-class _Elements(HTMLParser):
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.found: list[dict[str, str]] = []
-        self.stack: list[dict[str, str] | None] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        item = {**a, "tag": tag, "text": ""} if "class" in a else None
-        if item is not None:
-            self.found.append(item)
-        if tag not in ("br", "img", "meta", "link", "input", "hr"):
-            self.stack.append(item)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.stack:
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        for item in self.stack:
-            if item is not None:
-                item["text"] += data
 
 
 @pytest.fixture(scope="module")

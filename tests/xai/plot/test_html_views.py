@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import models
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import transformers
+from dom import Elements
 
 import xai
 from xai import InvalidParameterError
@@ -68,36 +68,6 @@ def gen_exp(values, rows, cols, mask=None, texts=None):
         values=values, target=ResolvedTarget(torch.arange(o).repeat(n, 1), rows),
         method="shapley_sampling", params={}, names=cols, feature_mask=mask,
         modality="generation", texts=texts)
-
-
-class Elements(HTMLParser):
-    """Every element with a class attribute: (tag, class, attrs, text inside)."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.found: list[dict[str, str]] = []
-        self.stack: list[dict[str, str] | None] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        item = {**a, "tag": tag, "text": ""} if "class" in a else None
-        if item is not None:
-            self.found.append(item)
-        if tag not in ("br", "img", "meta"):
-            self.stack.append(item)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.stack:  # a fragment cut out of a page may close more than it opened
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        for item in self.stack:
-            if item is not None:
-                item["text"] += data
-
-    def by_class(self, cls: str) -> list[dict[str, str]]:
-        return [e for e in self.found if cls in e["class"].split()]
 
 
 def colour(style: str) -> tuple[int, int, int, float] | None:
