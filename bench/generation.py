@@ -32,6 +32,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 import xai  # noqa: E402
 from xai.demo._causal_lm import load_causal_lm  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from run import CallCounter  # noqa: E402
+
 PROMPT = {
     "prefix": "Answer the question using only the documents below.",
     "documents": [
@@ -46,33 +49,21 @@ ANSWER_DOC = 2
 SEP = "\n\n"
 
 
-class Counter:
-    """Counts forward calls and token positions of a causal LM: a hook on its first decoder
-    layer, which every forward path reaches (``model.forward(...)`` called directly, token ids
-    or ``inputs_embeds`` as inseq passes them)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.calls = self.positions = 0
-        layer = model.model.layers[0]  # type: ignore[union-attr,index]
-        self.handle = layer.register_forward_pre_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module: Any, args: Any, kwargs: Any) -> None:
-        hidden = args[0] if args else kwargs["hidden_states"]
-        self.calls += 1
-        self.positions += int(hidden.shape[0] * hidden.shape[1])
-
-    def reset(self) -> None:
-        self.calls = self.positions = 0
+def counter_of(model: torch.nn.Module) -> CallCounter:
+    """Counts forward calls and token positions of a causal LM at its first decoder layer, which
+    every forward path reaches (``model.forward(...)`` called directly, token ids or
+    ``inputs_embeds`` as inseq passes them)."""
+    return CallCounter(model.model.layers[0])  # type: ignore[union-attr,index]
 
 
-def timed(fn: Any, counter: Counter) -> tuple[Any, float, int, int]:
-    counter.reset()
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start, counter.calls, counter.positions
+def timed(fn: Any, counter: CallCounter) -> tuple[Any, float, int, int]:
+    with counter.count():
+        start = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - start, counter.calls, counter.positions
 
 
-def qa_run(lm: Any, counter: Counter, n_permutations: int) -> dict[str, Any]:
+def qa_run(lm: Any, counter: CallCounter, n_permutations: int) -> dict[str, Any]:
     rows = {}
     for value, n_new in (("log_prob", 4), ("answer", 6)):
         exp, sec, calls, pos = timed(lambda v=value, n=n_new: xai.explain(
@@ -99,7 +90,7 @@ def qa_run(lm: Any, counter: Counter, n_permutations: int) -> dict[str, Any]:
     return rows
 
 
-def captum_run(model: Any, tok: Any, counter: Counter, target_ids: list[int],
+def captum_run(model: Any, tok: Any, counter: CallCounter, target_ids: list[int],
                n_permutations: int) -> dict[str, Any]:
     from captum.attr import FeatureAblation, LLMAttribution, ShapleyValueSampling, TextTemplateInput
 
@@ -121,7 +112,7 @@ def captum_run(model: Any, tok: Any, counter: Counter, target_ids: list[int],
     return out
 
 
-def ours_sampling(lm: Any, counter: Counter, target_ids: list[int],
+def ours_sampling(lm: Any, counter: CallCounter, target_ids: list[int],
                   n_permutations: int) -> dict[str, Any]:
     """Ours at the same number of permutations (exact enumeration switched off)."""
     tok = lm.tokenizer
@@ -144,35 +135,34 @@ def inseq_run(model: Any, tok: Any, target_ids: list[int], limit_s: int) -> dict
     import signal
 
     text = SEP.join([PROMPT["prefix"], *PROMPT["documents"], PROMPT["suffix"]])
-    counter = Counter(model)
+    counter = counter_of(model)
 
     def stop(signum: int, frame: Any) -> None:
         raise TimeoutError
 
     old = signal.signal(signal.SIGALRM, stop)
-    start = time.perf_counter()
     try:
         wrapped = inseq.load_model(model, "occlusion", tokenizer=tok)
-        counter.reset()
-        start = time.perf_counter()
-        signal.alarm(limit_s)
-        wrapped.attribute(text, text + tok.decode(target_ids), show_progress=False)
-        signal.alarm(0)
-        return {"method": "occlusion (tokens)", "seconds": time.perf_counter() - start,
-                "model_calls": counter.calls, "token_positions": counter.positions}
-    except TimeoutError:
-        return {"method": "occlusion (tokens)", "error": f"stopped after {limit_s} s",
-                "seconds": time.perf_counter() - start, "model_calls": counter.calls,
-                "token_positions": counter.positions}
+        with counter.count():
+            start = time.perf_counter()
+            signal.alarm(limit_s)
+            try:
+                wrapped.attribute(text, text + tok.decode(target_ids), show_progress=False)
+                stopped = {}
+            except TimeoutError:
+                stopped = {"error": f"stopped after {limit_s} s"}
+            return {"method": "occlusion (tokens)", **stopped,
+                    "seconds": time.perf_counter() - start, "model_calls": counter.calls,
+                    "token_positions": counter.positions}
     except Exception as err:  # noqa: BLE001  - report what the peer does, whatever it is
         return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-        counter.handle.remove()
+        counter.close()
 
 
-def clp_run(lm: Any, counter: Counter, n_tokens: int, max_context: int) -> dict[str, Any]:
+def clp_run(lm: Any, counter: CallCounter, n_tokens: int, max_context: int) -> dict[str, Any]:
     """Ours (stride-1 windows) vs one run per context length c for every target."""
     import importlib.util
 
@@ -244,24 +234,24 @@ def main() -> None:
         out.write_text(json.dumps(report, indent=2))
 
     if "qa" in stages:
-        counter = Counter(model)
+        counter = counter_of(model)
         report["qa"] = qa_run(lm, counter, n_perm)
-        counter.handle.remove()
+        counter.close()
         save()
     target_ids = report["qa"]["log_prob"]["target_ids"]
     if "captum" in stages:
-        counter = Counter(model)
+        counter = counter_of(model)
         report["captum_permutations"] = args.captum_permutations
         report["ours_sampling"] = ours_sampling(lm, counter, target_ids,
                                                 args.captum_permutations)
         report["captum"] = captum_run(model, tok, counter, target_ids, args.captum_permutations)
-        counter.handle.remove()
+        counter.close()
         save()
     if "clp" in stages:
-        counter = Counter(model)
+        counter = counter_of(model)
         report["clp"] = clp_run(lm, counter, 96 if args.quick else 300,
                                 64 if args.quick else 256)
-        counter.handle.remove()
+        counter.close()
         save()
     if "inseq" in stages:
         report["inseq"] = inseq_run(model, tok, target_ids, args.inseq_limit)

@@ -102,28 +102,30 @@ def table(rows: list[Row]) -> str:
 
 
 class CallCounter:
-    """Counts calls and rows of a ``torch.nn.Module``'s forward (a forward pre-hook).
+    """Counts calls, rows and token positions of a ``torch.nn.Module``'s forward (a pre-hook).
 
-    Rows are the first dimension of ``input_ids`` (keyword or first positional argument).
+    Rows are the first dimension of ``input_ids`` (keyword or first positional argument, or
+    ``inputs_embeds``, or the ``hidden_states`` a decoder layer receives); positions are rows
+    times the second dimension (sequence length) when there is one.
     """
 
     def __init__(self, module: torch.nn.Module) -> None:
-        self.calls = 0
-        self.rows = 0
+        self.calls = self.rows = self.positions = 0
         self._handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module: torch.nn.Module, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> None:
         ids = kwargs.get("input_ids")
         if ids is None:
-            ids = args[0] if args else kwargs.get("inputs_embeds")
+            ids = args[0] if args else kwargs.get("inputs_embeds", kwargs.get("hidden_states"))
         self.calls += 1
         self.rows += int(ids.shape[0])
+        self.positions += int(ids.shape[0] * (ids.shape[1] if ids.dim() > 1 else 1))
 
     @contextmanager
     def count(self) -> Iterator[CallCounter]:
         """Reset the counts, then count what runs inside the block."""
-        self.calls = self.rows = 0
+        self.calls = self.rows = self.positions = 0
         yield self
 
     def close(self) -> None:
