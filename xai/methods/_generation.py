@@ -246,7 +246,6 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
         msg = (f"'target' for a language model must be None, 'generated' or the continuation "
                f"text to explain. Got {target!r} instead.")
         raise InvalidTargetError(msg, value=target)
-    answers: list[tuple[str, ...]] = []
 
     def explain_level(units: list[Unit]) -> torch.Tensor:
         check_players(len(units), method.max_players, levels[units[0][0]] if units else levels)
@@ -260,7 +259,6 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
         if method.value == "answer":
             res = dataclasses.replace(res, answers=tuple(value.answers))  # type: ignore[attr-defined]
         results.append(res)
-        answers.append(res.answers)
         return res.values
 
     def expand(unit: Unit) -> list[Unit]:  # the next level at which the unit really splits
@@ -287,15 +285,11 @@ def _pack(method: Any, adapter: HFCausalLMAdapter, game: GenerationGame, final: 
     spans = [(e.unit[1], e.unit[2]) for e in final]
     fs = game.features(spans)
     values = res.values.T.unsqueeze(0).float()  # (1, n_outputs, n_players)
-    if method.value == "answer":
-        names = res.answers
-        full = res.full_value.reshape(1, -1).float()
-    else:
-        names = game.token_names(target_ids)
-        full = res.full_value.reshape(1, -1).float()
+    names = res.answers if method.value == "answer" else game.token_names(target_ids)
+    full = res.full_value.reshape(1, -1).float()
     n_out = values.shape[1]
     tgt = ResolvedTarget(torch.arange(n_out).unsqueeze(0), (tuple(names),), full)
-    text = prompt_text = game.prompt.text
+    text = game.prompt.text
     extras: dict[str, Any] = {
         "stderr": res.stderr.T.unsqueeze(0).float(),
         "exact": res.exact,
@@ -316,10 +310,10 @@ def _pack(method: Any, adapter: HFCausalLMAdapter, game: GenerationGame, final: 
     else:
         extras["target_ids"] = list(target_ids)
         extras["sequence_values"] = values.sum(1)
-    batch = adapter.prepare([game.wrap(prompt_text)])
+    batch = adapter.prepare([game.wrap(text)])
     return Explanation(
         values=values, target=tgt, method=method.name, params=method.get_params(),
         names=(fs.feature_names,), features=(fs,), inputs=batch, predictions=full,
         base_values=res.empty_value.reshape(1, -1).float(), extras=extras,
         model_info=adapter.describe(), multiply_by_inputs=True, modality="generation",
-        texts=(prompt_text,))
+        texts=(text,))
