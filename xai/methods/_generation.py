@@ -299,7 +299,7 @@ def _pack(method: Any, adapter: HFCausalLMAdapter, game: GenerationGame, final: 
         "n_decoded": torch.tensor(game.n_decoded),
         "n_speculative_accepted": torch.tensor(game.n_accepted),
         "spans": [list(s) for s in spans],
-        "levels": [{"level": e.level, "granularity": levels[e.level], "start": e.unit[1],
+        "levels": [{"level": e.level, "granularity": levels[e.unit[0]], "start": e.unit[1],
                     "end": e.unit[2], "text": text[e.unit[1]:e.unit[2]],
                     "value": e.value.tolist(), "score": e.score, "expanded": e.expanded,
                     "parent": e.parent} for e in entries],

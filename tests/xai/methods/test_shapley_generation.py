@@ -225,6 +225,9 @@ def test_save_load_round_trip(lm, tmp_path):
     back = xai.Explanation.load(tmp_path / "gen")
     torch.testing.assert_close(back.values, exp.values, rtol=0, atol=0)
     assert back.extras["levels"] == exp.extras["levels"]
+    # a document carried whole into the word level is still reported as a document
+    assert [e["granularity"] for e in exp.extras["levels"]] == [
+        "document" if e["text"] in PROMPT["documents"] else "word" for e in exp.extras["levels"]]
     assert back.feature_names == exp.feature_names
 
 
