@@ -73,10 +73,7 @@ class Method(ABC):
         adapter_options: Mapping[str, Any] | None = None,
     ) -> Explanation:
         """Explain ``model`` on ``inputs``; see :func:`xai.explain` for the parameters."""
-        adapter = as_adapter(model, **(adapter_options or {}))
-        self.check_compatible(adapter)
-        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
-        rng = check_random_state(random_state, owner=type(self).__name__)
+        adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
         batch = adapter.prepare(inputs)
         with adapter.session():
             scores = adapter.predict_batched(batch, bs)
@@ -84,6 +81,16 @@ class Method(ABC):
             features = self.feature_spaces(adapter, batch)
             out = self._attribute(adapter, batch, features, tgt, batch_size=bs, rng=rng)
         return self._pack(out, adapter, batch, features, tgt, scores)
+
+    def _setup(self, model: Any, batch_size: int | Literal["auto"],
+               random_state: int | torch.Generator | None,
+               adapter_options: Mapping[str, Any] | None = None,
+               ) -> tuple[ModelAdapter, int, torch.Generator]:
+        """The adapter (checked compatible), the resolved batch size and the generator of a call."""
+        adapter = as_adapter(model, **(adapter_options or {}))
+        self.check_compatible(adapter)
+        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
+        return adapter, bs, check_random_state(random_state, owner=type(self).__name__)
 
     @classmethod
     def requirements(cls, modality: str) -> Capability:

@@ -11,14 +11,13 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, Interval, Options, check_random_state
-from ..adapters import as_adapter
+from .._validation import Constraint, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..adapters._causal_rows import rows_per_call
 from ..exceptions import InvalidInputError, InvalidTargetError
 from ..explanation import Explanation, ResolvedTarget
 from ..features._base import FeatureSpace
-from ._base import AttributionOutput, Method, _resolve_batch_size
+from ._base import AttributionOutput, Method
 
 __all__ = ["ContextLengthProbing"]
 
@@ -93,10 +92,7 @@ class ContextLengthProbing(Method):
                 random_state: int | torch.Generator | None = None,
                 adapter_options: Mapping[str, Any] | None = None) -> Explanation:
         """Probe one text; see the class docstring. ``target`` must be None or "all"."""
-        adapter = as_adapter(model, **(adapter_options or {}))
-        self.check_compatible(adapter)
-        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
-        rng = check_random_state(random_state, owner=type(self).__name__)
+        adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
         if not (target is None or (isinstance(target, str) and target == "all")):
             msg = (f"ContextLengthProbing explains every target token of the text, so 'target' "
                    f"must be None or 'all'. Got {target!r} instead.")

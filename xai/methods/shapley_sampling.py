@@ -11,14 +11,14 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, InstanceOf, Interval, Options, check_random_state
+from .._validation import Constraint, InstanceOf, Interval, Options
 from ..adapters import as_adapter
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import IncompatibleModelError, InvalidParameterError
 from ..explanation import Explanation, ResolvedTarget
 from ..features._base import FeatureSpace
 from ..features.segments import GRANULARITIES
-from ._base import AttributionOutput, Method, _resolve_batch_size, example_generators, pad_stack
+from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._perturb import score_masks
 
 __all__ = ["ShapleySampling"]
@@ -148,9 +148,7 @@ class ShapleySampling(Method):
         if adapter.modality != "generation":
             return super().explain(adapter, inputs, target=target, batch_size=batch_size,
                                    random_state=random_state)
-        self.check_compatible(adapter)
-        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
-        rng = check_random_state(random_state, owner=type(self).__name__)
+        adapter, bs, rng = self._setup(adapter, batch_size, random_state)
         if self.baseline not in ("auto", "delete"):
             msg = (f"For language models ShapleySampling removes players by deleting their text, "
                    f"so 'baseline' must be 'auto' or 'delete'. Got {self.baseline!r} instead.")
