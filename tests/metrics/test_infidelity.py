@@ -65,15 +65,20 @@ def test_exact_linear_attributions_have_zero_infidelity(method, perturbation):
 
 
 # -- IN-2: gradient of a quadratic under Gaussian noise -------------------------------------
-def test_quadratic_gradient_matches_closed_form():
-    # f = 1/2 x^T A x, Phi = A x, I = -eps, eps ~ N(0, s^2 I_5): the residual is 1/2 eps^T A eps,
-    # so INFD = E[(eps^T A eps)^2]/4 = s^4 ((tr A)^2 + 2 ||A||_F^2)/4 (spec IN-2).
+def quadratic_case():
+    """f = 1/2 x^T A x for a random symmetric A (5 x 5), explained by its gradient A x."""
     gen = torch.Generator().manual_seed(0)
     b = torch.randn(5, 5, generator=gen)
     a = (b + b.T) / 2
     x = torch.randn(5, generator=gen)
     model = Quadratic(a)
-    exp = gradient_explanation(model, x, a @ x)
+    return a, model, gradient_explanation(model, x, a @ x)
+
+
+def test_quadratic_gradient_matches_closed_form():
+    # f = 1/2 x^T A x, Phi = A x, I = -eps, eps ~ N(0, s^2 I_5): the residual is 1/2 eps^T A eps,
+    # so INFD = E[(eps^T A eps)^2]/4 = s^4 ((tr A)^2 + 2 ||A||_F^2)/4 (spec IN-2).
+    a, model, exp = quadratic_case()
     sigma, n = 0.3, 200_000
     res = Infidelity(perturbation="gaussian", sigma=sigma, normalize=False, n_perturbations=n)(
         exp, model, random_state=0, batch_size=n)
@@ -89,12 +94,7 @@ def test_quadratic_gradient_matches_closed_form():
 
 def test_quadratic_gradient_beta_is_one():
     # E[a b] = E[a^2] for Phi = A x (the residual 1/2 eps^T A eps is uncorrelated with eps^T A x)
-    gen = torch.Generator().manual_seed(0)
-    b = torch.randn(5, 5, generator=gen)
-    a = (b + b.T) / 2
-    x = torch.randn(5, generator=gen)
-    model = Quadratic(a)
-    exp = gradient_explanation(model, x, a @ x)
+    a, model, exp = quadratic_case()
     res = Infidelity(perturbation="gaussian", sigma=0.3, n_perturbations=100_000)(
         exp, model, random_state=1, batch_size=100_000)
     torch.testing.assert_close(float(res.extras["beta"][0, 0]), 1.0, rtol=0, atol=1e-2)
