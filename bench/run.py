@@ -315,11 +315,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    raise SystemExit(main())
-
-
 def area_main(run_area: Callable[..., Section], description: str) -> int:
     """Command line of one area's script: ``--quick`` and ``--no-write``."""
     parser = argparse.ArgumentParser(description=description)
@@ -332,3 +327,8 @@ def area_main(run_area: Callable[..., Section], description: str) -> int:
     else:
         print(write_doc([section], quick=args.quick))
     return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())

