@@ -89,3 +89,12 @@ def test_bench_run_lists_only_areas_with_a_run_function():
         tree = ast.parse((ROOT / "bench" / f"{area}.py").read_text())
         functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert "run" in functions, area
+
+
+def test_license_file_matches_pyproject():
+    pyproject = (ROOT / "pyproject.toml").read_text()  # tomllib is 3.11+; the project is 3.10+
+    assert 'license = { text = "Apache-2.0" }' in pyproject.splitlines()
+    text = (ROOT / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License")
+    assert "Version 2.0, January 2004" in text[:300]
+    assert "END OF TERMS AND CONDITIONS" in text
