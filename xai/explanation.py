@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
-from .exceptions import InvalidExplanationError
+from ._explanation_io import FORMAT_VERSION, load_explanation, save_explanation
+from ._validation import Interval, Options, check_param
+from .exceptions import InvalidExplanationError, InvalidParameterError
 
 if TYPE_CHECKING:
     from .adapters._base import Batch
     from .features._base import FeatureSpace
 
-__all__ = ["Explanation", "ResolvedTarget"]
-
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "Explanation", "ResolvedTarget"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -41,7 +39,11 @@ class ResolvedTarget:
 
     def explained_scores(self) -> torch.Tensor:
         """The model's scores at the inputs for the explained outputs, (n_examples, n_outputs)."""
-        assert self.scores is not None, "target was resolved without scores"
+        if self.scores is None:
+            msg = ("The model's scores at the inputs are not known for this target (an "
+                   "Explanation loaded from an old file, or built by hand). Re-explain the "
+                   "inputs with the model.")
+            raise InvalidExplanationError(msg)
         return self.scores.gather(1, self.indices)
 
 
@@ -153,7 +155,7 @@ class Explanation:
 
         width = self.n_features
         if self.feature_mask is not None:
-            width = max(int(self.feature_mask[r].sum()) for r in rows)
+            width = max((int(self.feature_mask[r].sum()) for r in rows), default=0)
         mask = sel(self.feature_mask)
         return dataclasses.replace(
             self, values=self.values.index_select(0, idx)[..., :width],
@@ -169,34 +171,50 @@ class Explanation:
 
     def for_output(self, output: int | str) -> Explanation:
         """Keep one output column (by position, or by name when all examples share it)."""
-        col = output if isinstance(output, int) else self._output_column(output)
-        if not -self.n_outputs <= col < self.n_outputs:
-            msg = f"Output {col} is out of range for an Explanation of {self.n_outputs} outputs."
-            raise IndexError(msg)
-        col %= self.n_outputs
+        col = self._output_column(output)
         sl = slice(col, col + 1)
         n, o = len(self), self.n_outputs
         return dataclasses.replace(
             self, values=self.values[:, sl],
             target=ResolvedTarget(self.target.indices[:, sl],
-                                  tuple((nm[col],) for nm in self.target.names)),
+                                  tuple((nm[col],) for nm in self.target.names),
+                                  self.target.scores),
             predictions=None if self.predictions is None else self.predictions[:, sl],
             base_values=None if self.base_values is None else self.base_values[:, sl],
             extras={k: v[:, sl] if isinstance(v, torch.Tensor) and tuple(v.shape[:2]) == (n, o)
                     else v for k, v in self.extras.items()})
 
-    def _output_column(self, name: str) -> int:
-        for col in range(self.n_outputs):
-            if all(nm[col] == name for nm in self.target.names):
-                return col
-        msg = f"Output {name!r} is not explained in every example of this Explanation."
-        raise InvalidExplanationError(msg)
+    def _output_column(self, output: Any) -> int:
+        """The column of ``output``: a position (negative counts from the end) or a name."""
+        o = self.n_outputs
+        shared = [c for c in range(o) if all(nm[c] == self.target.names[0][c]
+                                             for nm in self.target.names)] if len(self) else []
+        names = ", ".join(repr(self.target.names[0][c]) for c in shared) or "none"
+        if isinstance(output, str):
+            for col in shared:
+                if self.target.names[0][col] == output:
+                    return col
+            msg = (f"Output {output!r} is not explained in every example of this Explanation. "
+                   f"Outputs explained in every example: {names}. Pass one of them, or a "
+                   f"position in 0-{o - 1}.")
+            raise InvalidExplanationError(msg)
+        if isinstance(output, bool) or not isinstance(output, int | np.integer):
+            msg = (f"The 'output' parameter of Explanation.for_output must be an int position "
+                   f"or an output name (str). Got {output!r} ({type(output).__name__}) instead.")
+            raise InvalidParameterError(msg, owner="Explanation.for_output", parameter="output",
+                                        value=output)
+        if not -o <= output < o:
+            msg = (f"Output {output} is out of range for an Explanation of {o} outputs. Pass a "
+                   f"position in {-o}..{o - 1}, or an output name: {names}.")
+            raise IndexError(msg)
+        return int(output) % o
 
     def probabilities(self) -> torch.Tensor | None:
         """Probability of each explained output, (n_examples, n_outputs), when it is known.
 
         The softmax of the scores for models that output logits (transformers classifiers), the
-        scores themselves for ``predict_proba`` models, None otherwise (or after ``load``).
+        scores themselves for ``predict_proba`` models, None otherwise (or after loading a file
+        of format version 1, which did not save the scores).
         """
         scores = self.target.scores
         if scores is None:
@@ -211,17 +229,24 @@ class Explanation:
     def top_k(self, k: int, *, by: Literal["value", "abs"] = "abs") -> torch.Tensor:
         """Indices of the k largest attributions, (n_examples, n_outputs, k); padding never wins.
 
-        ``k`` is capped by the number of real features of the shortest example.
+        ``k`` (at least 1) is capped by the number of real features of the shortest example.
+        ``by="abs"`` ranks by magnitude, ``by="value"`` by signed value.
         """
+        check_param("Explanation.top_k", "k", k, [Interval(int, 1, None, closed="left")])
+        check_param("Explanation.top_k", "by", by, [Options({"value", "abs"})])
         score = self.values.abs() if by == "abs" else self.values.clone()
-        k = min(k, self.n_features)
+        k = min(int(k), self.n_features)
         if self.feature_mask is not None:
             score = score.masked_fill(~self.feature_mask[:, None, :], float("-inf"))
             k = min(k, int(self.feature_mask.sum(-1).min()))
         return score.topk(k, dim=-1).indices
 
     def normalize(self, how: Literal["l1", "max_abs"] = "max_abs") -> Explanation:
-        """A new Explanation with values scaled per (example, output); zeros stay zeros."""
+        """A new Explanation with values scaled per (example, output); zeros stay zeros.
+
+        ``how="l1"`` divides by the sum of absolute values, ``"max_abs"`` by the largest one.
+        """
+        check_param("Explanation.normalize", "how", how, [Options({"l1", "max_abs"})])
         denom = self.values.abs().sum(-1, keepdim=True) if how == "l1" else \
             self.values.abs().amax(-1, keepdim=True)
         return dataclasses.replace(self, values=self.values / denom.clamp_min(1e-12))
@@ -261,6 +286,8 @@ class Explanation:
         """
         from . import plot
 
+        check_param("Explanation.plot", "kind", kind,
+                    [Options({"auto", "bar", "text", "heatmap"})])
         name = kind if kind != "auto" else \
             {"text": "text", "generation": "heatmap"}.get(self.modality, "bar")
         return getattr(plot, name)(self, **kwargs)
@@ -277,63 +304,53 @@ class Explanation:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``path/explanation.json`` (metadata) and ``path/values.safetensors`` (tensors)."""
-        from safetensors.torch import save_file
+        """Write ``path/explanation.json`` (metadata) and ``path/values.safetensors`` (tensors).
 
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {"values": self.values.contiguous(), "target": self.target.indices.contiguous()}
-        for key in ("predictions", "base_values", "feature_mask"):
-            t = getattr(self, key)
-            if t is not None:
-                tensors[key] = t.contiguous()
-        extras_json = {}
-        for key, val in self.extras.items():
-            if isinstance(val, torch.Tensor):
-                tensors[f"extras.{key}"] = val.detach().cpu().contiguous()
-            else:
-                extras_json[key] = val
-        save_file(tensors, str(folder / "values.safetensors"))
-        meta = {
-            "format_version": FORMAT_VERSION, "method": self.method,
-            "params": _jsonable(self.params), "names": [list(n) for n in self.names],
-            "target_names": [list(n) for n in self.target.names],
-            "model_info": dict(self.model_info), "multiply_by_inputs": self.multiply_by_inputs,
-            "modality": self.modality, "texts": None if self.texts is None else list(self.texts),
-            "extras": _jsonable(extras_json),
-        }
-        (folder / "explanation.json").write_text(json.dumps(meta, indent=2))
+        Everything but ``features`` and ``inputs`` is saved (they hold the model's feature
+        spaces, which cannot be); non-JSON parameter values are stored as their ``repr``.
+        """
+        save_explanation(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Explanation:
-        """Read what :meth:`save` wrote. ``features`` and ``inputs`` are not restored."""
-        from safetensors.torch import load_file
+        """Read what :meth:`save` wrote. ``features`` and ``inputs`` are not restored.
 
-        folder = Path(path)
-        meta = json.loads((folder / "explanation.json").read_text())
-        t = load_file(str(folder / "values.safetensors"))
-        extras: dict[str, Any] = dict(_from_json(meta.get("extras", {})))
-        extras.update({k[len("extras."):]: v for k, v in t.items() if k.startswith("extras.")})
-        return cls(
-            values=t["values"], target=ResolvedTarget(t["target"], tuple(
-                tuple(n) for n in meta["target_names"])),
-            method=meta["method"], params=_from_json(meta["params"]),
-            names=tuple(tuple(n) for n in meta["names"]), feature_mask=t.get("feature_mask"),
-            predictions=t.get("predictions"), base_values=t.get("base_values"), extras=extras,
-            model_info=meta["model_info"], multiply_by_inputs=meta["multiply_by_inputs"],
-            modality=meta["modality"], texts=None if meta["texts"] is None else tuple(meta["texts"]),
-        )
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` does not exist.
+        InvalidExplanationError
+            A file is missing, damaged or inconsistent (names against values, dtypes, shapes),
+            or was written in an unsupported format version.
+        """
+        return load_explanation(cls, path)
 
 
-def _rows(index: int | slice | Sequence[int], n: int) -> list[int]:
-    if isinstance(index, int):
-        if not -n <= index < n:
-            msg = f"Index {index} is out of range for an Explanation of {n} examples."
-            raise IndexError(msg)
-        return [index % n]
+def _rows(index: Any, n: int) -> list[int]:
+    """Row positions selected by an int, a slice or a sequence of ints (IndexError if out of range)."""
     if isinstance(index, slice):
-        return list(range(n))[index]
-    return [int(i) for i in index]
+        rows = list(range(n))[index]
+    elif _is_int(index):
+        rows = [int(index)]
+    elif isinstance(index, Sequence | np.ndarray | torch.Tensor) and not isinstance(index, str) \
+            and all(_is_int(i) for i in index):
+        rows = [int(i) for i in index]
+    else:
+        msg = (f"An Explanation is indexed by an int, a slice or a sequence of ints; got "
+               f"{type(index).__name__} {index!r}. Use exp[i], exp[a:b] or exp[[i, j]].")
+        raise TypeError(msg)
+    bad = [i for i in rows if not -n <= i < n]
+    if bad:
+        msg = (f"Index {bad[0]} is out of range for an Explanation of {n} examples. Pass "
+               f"positions in {-n}..{n - 1}.")
+        raise IndexError(msg)
+    return [i % n for i in rows]
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0 and not value.is_floating_point() and value.dtype != torch.bool
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _take_extra(value: Any, idx: torch.Tensor, n: int, width: int, n_features: int) -> Any:
@@ -342,28 +359,3 @@ def _take_extra(value: Any, idx: torch.Tensor, n: int, width: int, n_features: i
         if value.dim() == 3 and value.shape[-1] == n_features:  # per feature, like values
             value = value[..., :width]
     return value
-
-
-def _from_json(obj: Any) -> Any:
-    """Undo :func:`_jsonable` for arrays: ``{"__array__": [...]}`` becomes a tensor again."""
-    if isinstance(obj, dict):
-        if set(obj) == {"__array__"}:
-            return torch.tensor(obj["__array__"])
-        return {k: _from_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_json(v) for v in obj]
-    return obj
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor | np.ndarray):
-        return {"__array__": np.asarray(obj).tolist()}
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return repr(obj)

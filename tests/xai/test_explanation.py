@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import models
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -200,3 +202,73 @@ def test_wrong_values_ndim_is_rejected():
     exp = tabular()
     with pytest.raises(InvalidExplanationError, match=r"got \(3, 8\)"):
         dataclasses.replace(exp, values=exp.values.reshape(3, 8))
+
+
+def test_normalize_with_an_unknown_norm_is_refused():
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'how' parameter of Explanation.normalize must be a str among {'l1', "
+            "'max_abs'}. Got 'l3' instead.")) as err:
+        tabular().normalize("l3")
+    assert (err.value.parameter, err.value.value) == ("how", "l3")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"k": 2, "by": "rank"}, "The 'by' parameter of Explanation.top_k must be a str among "
+                             "{'abs', 'value'}. Got 'rank' instead."),
+    ({"k": 0}, "The 'k' parameter of Explanation.top_k must be an int in the range [1, inf). "
+               "Got 0 instead."),
+    ({"k": 1.5}, "The 'k' parameter of Explanation.top_k must be an int in the range [1, inf). "
+                 "Got 1.5 instead."),
+])
+def test_top_k_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(message)):
+        tabular().top_k(**kwargs)
+
+
+def test_for_output_refuses_bad_names_and_types_and_lists_the_outputs():
+    exp = tabular()
+    with pytest.raises(InvalidExplanationError, match=re.escape(
+            "Output 'output 7' is not explained in every example of this Explanation. Outputs "
+            "explained in every example: 'output 0', 'output 1'. Pass one of them, or a "
+            "position in 0-1.")):
+        exp.for_output("output 7")
+    with pytest.raises(IndexError, match=re.escape(
+            "Output 2 is out of range for an Explanation of 2 outputs. Pass a position in "
+            "-2..1, or an output name: 'output 0', 'output 1'.")):
+        exp.for_output(2)
+    for bad in (1.0, True, None):
+        with pytest.raises(xai.InvalidParameterError, match=re.escape(
+                "The 'output' parameter of Explanation.for_output must be an int position or "
+                f"an output name (str). Got {bad!r} ({type(bad).__name__}) instead.")):
+            exp.for_output(bad)
+
+
+def test_for_output_keeps_the_model_scores():
+    exp = tabular()
+    one = exp.for_output(1)
+    assert_same(one.target.scores, exp.target.scores)
+    torch.testing.assert_close(one.target.explained_scores(), exp.predictions[:, 1:],
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_getitem_refuses_out_of_range_sequences_and_other_types():
+    exp = tabular()
+    with pytest.raises(IndexError, match=re.escape(
+            "Index 7 is out of range for an Explanation of 3 examples. Pass positions in "
+            "-3..2.")):
+        exp[[0, 7]]
+    for bad in ("a", 1.0, [0.5], [True]):
+        with pytest.raises(TypeError, match=re.escape(
+                "An Explanation is indexed by an int, a slice or a sequence of ints; got "
+                f"{type(bad).__name__} {bad!r}.")):
+            exp[bad]
+    assert exp[np.int64(-1)].values.tolist() == exp.values[2:].tolist()
+    assert exp[torch.tensor([2, 0])].values.tolist() == exp.values[[2, 0]].tolist()
+    assert [len(e) for e in exp] == [1, 1, 1]  # iteration stops at the IndexError
+
+
+def test_plot_with_an_unknown_kind_is_refused():
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'kind' parameter of Explanation.plot must be a str among {'auto', 'bar', "
+            "'heatmap', 'text'}. Got 'pie' instead.")):
+        tabular().plot("pie")
