@@ -86,6 +86,9 @@ class Metric(ABC):
     @classmethod
     def why_not(cls, explanation: xai.Explanation) -> str | None:
         """Why this metric cannot score ``explanation``, or None when it can."""
+        lack = cls._unscorable(explanation)
+        if lack is not None:
+            return lack[0]
         if explanation.modality not in cls.modalities:
             return (f"it scores {', '.join(sorted(cls.modalities))} explanations, not "
                     f"{explanation.modality!r} ones")
@@ -93,6 +96,25 @@ class Metric(ABC):
                                           for f in explanation.features):
             need = " or ".join(t.__name__ for t in cls.feature_spaces)
             return f"it needs {need} features"
+        return None
+
+    @classmethod
+    def _unscorable(cls, explanation: xai.Explanation) -> tuple[str, str] | None:
+        """What the explanation lacks for this metric (features, or the model's feature
+        spaces), and the fix; None when it has what the metric needs."""
+        if explanation.n_features == 0:
+            return ("the explanation has 0 features, so there is nothing to score",
+                    "Explain inputs that have at least one feature")
+        if explanation.feature_mask is not None:
+            empty = [i for i, m in enumerate(explanation.feature_mask) if not bool(m.any())]
+            if empty:
+                return (f"example(s) {', '.join(map(str, empty[:5]))} of the explanation have "
+                        "no real feature (every position is padding)",
+                        "Explain inputs that have at least one feature each")
+        if cls.needs_model and (not explanation.features or explanation.inputs is None):
+            return ("it perturbs the inputs through the explanation's feature spaces, which "
+                    "this explanation does not carry (Explanation.load() cannot restore them)",
+                    "Score it before saving it, or re-explain the inputs with the model")
         return None
 
     @classmethod
@@ -118,11 +140,22 @@ class Metric(ABC):
                             explanation_method=explanation.method, extras=extras)
 
     def check(self, explanation: xai.Explanation, adapter: ModelAdapter) -> None:
-        """Raise a typed error when ``explanation`` cannot be scored with ``adapter``."""
+        """Raise a typed error when ``explanation`` cannot be scored with ``adapter``.
+
+        InvalidExplanationError when the explanation lacks what the metric needs (features, or
+        the feature spaces a loaded explanation has lost) or holds non-finite values;
+        IncompatibleModelError when the metric does not apply to this kind of explanation.
+        """
+        from ._evaluate import applicable_metrics
+
+        lack = self._unscorable(explanation)
+        if lack is not None:
+            works = ", ".join(applicable_metrics(explanation)) or "none"
+            msg = (f"Metric {self.name!r} cannot score this explanation: {lack[0]}. {lack[1]}. "
+                   f"Metrics that apply: {works}.")
+            raise InvalidExplanationError(msg)
         reason = self.why_not(explanation)
         if reason is not None:
-            from ._evaluate import applicable_metrics
-
             works = ", ".join(applicable_metrics(explanation)) or "none"
             msg = (f"Metric {self.name!r} does not apply to this explanation: {reason}. "
                    f"Metrics that apply: {works}.")
@@ -142,12 +175,9 @@ class Metric(ABC):
 
 def _check_same_model(explanation: xai.Explanation, adapter: ModelAdapter, name: str) -> None:
     """The explanation must have been computed for this model on these inputs."""
-    if not explanation.features or explanation.inputs is None:
-        msg = (f"Metric {name!r} needs the explanation's inputs and feature spaces, which a "
-               "loaded Explanation does not have. Score it before saving it, or re-explain.")
-        raise InvalidExplanationError(msg)
     from xai.exceptions import XAIError
 
+    assert explanation.inputs is not None  # checked by Metric._unscorable
     try:
         with torch.no_grad():
             scores = adapter.predict_batched(explanation.inputs,

@@ -14,6 +14,7 @@ import torch
 import xai
 from xai.adapters import ModelAdapter
 from xai.adapters._base import Batch
+from xai.exceptions import InvalidExplanationError
 from xai.features import TensorFeatures
 from xai.methods._perturb import score_masks
 
@@ -35,7 +36,11 @@ class Row:
 
 
 def rows(exp: xai.Explanation) -> Iterator[Row]:
-    """The examples of ``exp`` with their real (non-padding) attributions."""
+    """The examples of ``exp`` with their real (non-padding) attributions and feature spaces."""
+    if len(exp.features) != len(exp):
+        msg = ("This explanation carries no feature spaces (a loaded or hand-built Explanation), "
+               "so its inputs cannot be perturbed. Re-explain the inputs with the model.")
+        raise InvalidExplanationError(msg)
     for i, fs in enumerate(exp.features):
         valid = exp.valid(i)
         yield Row(i, exp.values[i][:, valid], exp.target.indices[i], fs)

@@ -13,7 +13,6 @@ from xai.adapters import ModelAdapter
 from xai.exceptions import XAIWarning
 
 from ._base import Category, Metric
-from ._perturb import rows
 from ._registry import register_metric
 
 __all__ = ["Complexity"]
@@ -41,10 +40,12 @@ class Complexity(Metric):
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
         out = torch.full((len(explanation), explanation.n_outputs), float("nan"))
-        for row in rows(explanation):
-            out[row.index] = entropy(row.values.double()).float()
-        if bool(out.isnan().any()):
-            warnings.warn("Complexity is NaN for all-zero attributions (no distribution).",
+        for i in range(len(explanation)):  # the values alone: a loaded explanation scores too
+            out[i] = entropy(explanation.values[i][:, explanation.valid(i)].double()).float()
+        nan = out.isnan().any(-1).nonzero().flatten().tolist()
+        if nan:
+            warnings.warn(f"Complexity is NaN for example(s) {', '.join(map(str, nan[:5]))}: "
+                          "all-zero attributions have no distribution.",
                           XAIWarning, stacklevel=3)
         return out, {"n_model_calls": 0}
 

@@ -301,12 +301,15 @@ class LogOdds(_TopKRemoval):
 
     @classmethod
     def why_not(cls, explanation: xai.Explanation) -> str | None:
+        reason = super().why_not(explanation)
+        if reason is not None:
+            return reason
         scores = explanation.target.scores
         probabilistic = explanation.model_info.get("output") == "logits" or (
             scores is not None and bool(((scores >= 0) & (scores <= 1)).all()))
         if not probabilistic:
             return "log-odds needs probability outputs (a classifier), and these scores are not"
-        return super().why_not(explanation)
+        return None
 
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
