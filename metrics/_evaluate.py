@@ -9,8 +9,10 @@ import torch
 
 import xai
 from xai.adapters import as_adapter
+from xai.exceptions import InvalidParameterError
 
 from ._base import Metric, MetricResult
+from ._compare import check_same_inputs, labelled_explanations
 from ._registry import METRICS
 
 __all__ = ["Evaluation", "compare", "evaluate", "make_metric"]
@@ -38,7 +40,8 @@ class Evaluation(dict[str, MetricResult]):
         import pandas as pd
 
         return pd.DataFrame([{"metric": n, "method": r.explanation_method, "mean": r.mean(),
-                              "higher_is_better": r.higher_is_better} for n, r in self.items()])
+                              "higher_is_better": r.higher_is_better} for n, r in self.items()],
+                            columns=["metric", "method", "mean", "higher_is_better"])
 
     def _repr_html_(self) -> str:
         """Styled table: one row per (example, output), one column per metric, a mean row.
@@ -81,7 +84,7 @@ def applicable_metrics(exp: xai.Explanation) -> list[str]:
 
 
 def evaluate(explanation: xai.Explanation, model: Any,
-             metrics: Sequence[str | Metric] | None = None, *,
+             metrics: str | Metric | Sequence[str | Metric] | None = None, *,
              batch_size: int | str = "auto",
              random_state: int | torch.Generator | None = None) -> Evaluation:
     """Score ``explanation`` with each metric.
@@ -90,9 +93,10 @@ def evaluate(explanation: xai.Explanation, model: Any,
     ----------
     explanation : xai.Explanation
     model : the explained model (or its adapter)
-    metrics : sequence of str or Metric, optional
-        Registry names (``metrics.METRICS.names()``) or configured instances. None means every
-        applicable metric that does not re-explain (sensitivity is opt-in: it re-runs the method).
+    metrics : str, Metric, or a sequence of them, optional
+        Registry names (``metrics.METRICS.names()``) or configured instances; a single one is
+        the same as a list of one. None means every applicable metric that does not re-explain
+        (sensitivity is opt-in: it re-runs the method).
     batch_size : int or "auto", default="auto"
         Rows per model call.
     random_state : int, torch.Generator or None
@@ -104,33 +108,73 @@ def evaluate(explanation: xai.Explanation, model: Any,
         A dict of metric name to MetricResult, with ``to_pandas()`` and ``summary()``.
     """
     adapter = as_adapter(model)
-    chosen = applicable_metrics(explanation) if metrics is None else list(metrics)
     out = Evaluation()
-    for m in chosen:
-        metric = make_metric(m)
+    for metric in _metric_list(explanation, metrics):
         seed = random_state if not isinstance(random_state, torch.Generator) else \
             int(torch.randint(0, 2**62, (1,), generator=random_state).item())
         out[metric.name] = metric(explanation, adapter, batch_size=batch_size, random_state=seed)
     return out
 
 
-def compare(explanations: Sequence[xai.Explanation], model: Any,
-            metrics: Sequence[str | Metric] | None = None, *,
-            batch_size: int | str = "auto",
-            random_state: int | torch.Generator | None = None) -> Any:
-    """Methods side by side: one row per (method, metric) with the mean score.
+def _metric_list(explanation: xai.Explanation,
+                 metrics: str | Metric | Sequence[str | Metric] | None) -> list[Metric]:
+    """Metric instances to run; a metric listed twice is refused (results are keyed by name)."""
+    if metrics is None:
+        chosen: list[str | Metric] = list(applicable_metrics(explanation))
+    elif isinstance(metrics, str | Metric):
+        chosen = [metrics]
+    elif isinstance(metrics, Sequence | set | frozenset) and all(
+            isinstance(m, str | Metric) for m in metrics):
+        chosen = list(metrics)
+    else:
+        msg = (f"The 'metrics' parameter of evaluate must be a metric name, a Metric, a list of "
+               f"them or None. Got {metrics!r} instead.")
+        raise InvalidParameterError(msg, owner="evaluate", parameter="metrics", value=metrics)
+    out = [make_metric(m) for m in chosen]
+    names = [m.name for m in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        msg = (f"The 'metrics' parameter of evaluate lists {twice[0]!r} more than once; results "
+               "are keyed by metric name, so each metric may appear once. Evaluate the other "
+               "settings in a separate call.")
+        raise InvalidParameterError(msg, owner="evaluate", parameter="metrics", value=metrics)
+    return out
 
-    All explanations must explain the same inputs; each is scored with the same metrics and
-    seed, so the perturbations drawn are identical across methods.
+
+def compare(explanations: Sequence[xai.Explanation] | Mapping[str, xai.Explanation],
+            model: Any, metrics: str | Metric | Sequence[str | Metric] | None = None, *,
+            names: Sequence[str] | None = None, batch_size: int | str = "auto",
+            random_state: int | torch.Generator | None = None) -> Any:
+    """Methods side by side: one row per explanation, one column per metric (mean score).
+
+    Parameters
+    ----------
+    explanations : sequence of xai.Explanation, or a mapping of label to Explanation
+        All must explain the same inputs (same shape and values), else InvalidExplanationError.
+    model, metrics, batch_size, random_state
+        As in :func:`evaluate`. Every explanation is scored with the same metrics and seed, so
+        the perturbations drawn are identical across methods.
+    names : sequence of str, optional
+        Row labels, one per explanation. By default the method name, with the parameters that
+        differ between explanations of the same method (``"occlusion(window=2)"``), and
+        ``" #k"`` appended if that is not enough to tell them apart.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label (index name ``"method"``), in the order given.
     """
     import pandas as pd
 
+    labelled = labelled_explanations(explanations, names)
+    check_same_inputs(labelled)
     frames = []
-    for exp in explanations:
+    for label, exp in labelled:
         res = evaluate(exp, model, metrics, batch_size=batch_size, random_state=random_state)
-        frames.append(res.summary())
+        frames.append(res.summary().assign(method=label))
     table = pd.concat(frames, ignore_index=True)
-    return table.pivot(index="method", columns="metric", values="mean")
+    out = table.pivot(index="method", columns="metric", values="mean")
+    return out.reindex([label for label, _ in labelled])
 
 
 #: Light settings for reports (``xai demo``): a few seconds per explanation on 2 CPUs.

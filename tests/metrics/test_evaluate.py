@@ -146,3 +146,101 @@ def test_evaluation_html_is_a_styled_table_of_examples_by_metrics(linear_case):
         assert alphas[worst] == pytest.approx(0.06)
         assert alphas[3] is None
     assert "method: shapley_sampling" in html
+
+
+def test_a_single_metric_name_is_one_metric(linear_case):
+    model, x = linear_case
+    exp = xai.explain(model, x, method="occlusion")
+    one = metrics.evaluate(exp, model, "infidelity", random_state=0)
+    listed = metrics.evaluate(exp, model, ["infidelity"], random_state=0)
+    assert list(one) == ["infidelity"]
+    torch.testing.assert_close(one["infidelity"].scores, listed["infidelity"].scores,
+                               rtol=0, atol=0)
+    inst = metrics.evaluate(exp, model, metrics.Complexity(), random_state=0)
+    assert list(inst) == ["complexity"]
+
+
+def test_bad_metrics_argument_and_duplicates_are_typed_errors(linear_case):
+    model, x = linear_case
+    exp = xai.explain(model, x, method="occlusion")
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'metrics' parameter of evaluate must be a metric name, a Metric, a list of "
+            "them or None. Got 5 instead.")):
+        metrics.evaluate(exp, model, 5)
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'metrics' parameter of evaluate lists 'comprehensiveness' more than once; "
+            "results are keyed by metric name, so each metric may appear once. Evaluate the "
+            "other settings in a separate call.")):
+        metrics.evaluate(exp, model, [metrics.Comprehensiveness(fraction=0.1),
+                                      "comprehensiveness"])
+
+
+def test_compare_labels_same_method_explanations_by_their_differing_params(linear_case):
+    model, x = linear_case
+    exps = [xai.explain(model, x, method="occlusion", window=w) for w in (1, 2)]
+    table = metrics.compare(exps, model, ["complexity"], random_state=0)
+    assert list(table.index) == ["occlusion(window=1)", "occlusion(window=2)"]
+    assert table.index.name == "method"
+    for label, exp in zip(table.index, exps, strict=True):
+        assert table.loc[label, "complexity"] == pytest.approx(
+            metrics.Complexity()(exp, model).mean(), abs=1e-6)
+    assert table.loc["occlusion(window=1)", "complexity"] != pytest.approx(
+        table.loc["occlusion(window=2)", "complexity"], abs=1e-3)
+
+
+def test_compare_numbers_explanations_it_cannot_tell_apart_and_keeps_their_order(linear_case):
+    model, x = linear_case
+    exps = [xai.explain(model, x, method=m, n_permutations=2, random_state=s)
+            if m == "shapley_sampling" else xai.explain(model, x, method=m)
+            for m, s in (("shapley_sampling", 0), ("occlusion", 0), ("shapley_sampling", 1))]
+    table = metrics.compare(exps, model, ["complexity"])
+    assert list(table.index) == ["shapley_sampling #1", "occlusion", "shapley_sampling #2"]
+
+
+def test_compare_takes_names_or_a_mapping(linear_case):
+    model, x = linear_case
+    a, b = (xai.explain(model, x, method="occlusion", window=w) for w in (1, 2))
+    by_names = metrics.compare([a, b], model, ["complexity"], names=["w1", "w2"])
+    by_dict = metrics.compare({"w1": a, "w2": b}, model, ["complexity"])
+    assert list(by_names.index) == list(by_dict.index) == ["w1", "w2"]
+    assert by_names.equals(by_dict)
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'names' parameter of compare must be 2 distinct strings, one per explanation. "
+            "Got ['w', 'w'] instead.")):
+        metrics.compare([a, b], model, ["complexity"], names=["w", "w"])
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "compare() takes row labels either as the keys of a mapping or as 'names', not "
+            "both.")):
+        metrics.compare({"w1": a}, model, ["complexity"], names=["x"])
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "The 'explanations' parameter of compare must be a list of xai.Explanation or a "
+            "mapping of label to Explanation. Got Explanation(method='occlusion', n_examples=3, "
+            "n_outputs=1, n_features=8) instead.")):
+        metrics.compare(a, model, ["complexity"])
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(
+            "compare() needs at least one explanation; got an empty list.")):
+        metrics.compare([], model, ["complexity"])
+
+
+def test_compare_refuses_explanations_of_different_inputs(linear_case):
+    model, x = linear_case
+    a = xai.explain(model, x, method="occlusion")
+    shifted = xai.explain(model, x + torch.eye(3, 8) * (torch.arange(3) == 2)[:, None],
+                          method="ig")
+    with pytest.raises(xai.InvalidExplanationError, match=re.escape(
+            "compare() needs explanations of the same inputs, but 'integrated_gradients' and "
+            "'occlusion' explain different inputs ('inputs' differ at example 2). Explain the "
+            "same inputs with each method, then compare them.")):
+        metrics.compare([a, shifted], model, ["complexity"])
+    fewer = xai.explain(model, x[:2], method="ig")
+    with pytest.raises(xai.InvalidExplanationError, match=re.escape(
+            "explain different inputs (2 examples vs 3)")):
+        metrics.compare([a, fewer], model, ["complexity"])
+
+
+def test_compare_refuses_texts_that_differ(tiny_bert):
+    a = xai.explain(tiny_bert, ["a fine film", "dull"], method="occlusion")
+    b = xai.explain(tiny_bert, ["a fine film", "dull!"], method="occlusion")
+    with pytest.raises(xai.InvalidExplanationError, match=re.escape(
+            "explain different inputs (text 1 is 'dull!' vs 'dull')")):
+        metrics.compare([a, b], tiny_bert, ["complexity"])
