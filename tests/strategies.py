@@ -100,3 +100,88 @@ def symmetric_games(draw, max_features: int = 6):  # type: ignore[no-untyped-def
     scale = float(unary.abs().sum() + m * linear.abs().sum()
                   + m * m * torch.triu(pairwise, diagonal=1).abs().sum())
     return SymmetricGame(model, x, base, (i, j), dummy, scale)
+
+
+# -- random Explanations for save/load round trips ------------------------------------------------
+
+#: Every float32 bit pattern class: ordinary values, -0.0, subnormals, inf and NaN.
+any_float32 = st.floats(width=32) | st.sampled_from([-0.0, 0.0])
+_names = st.text(max_size=6)
+_keys = _names.filter(lambda k: not k.startswith("__"))  # "__array__"/"__tuple__" are markers
+_dtypes = st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                           torch.int64, torch.int32, torch.uint8, torch.bool])
+
+
+@st.composite
+def small_tensors(draw, dtypes=_dtypes):  # type: ignore[no-untyped-def]
+    """A tensor of 0-2 dimensions (sizes 0-3) of any listed dtype; floats include -0.0."""
+    shape = tuple(draw(st.lists(st.integers(0, 3), max_size=2)))
+    dtype = draw(dtypes)
+    size = math.prod(shape)
+    if dtype.is_floating_point:
+        elems = st.floats(width=16, allow_subnormal=False) if dtype in (
+            torch.float16, torch.bfloat16) else any_float32
+        data = torch.tensor(draw(st.lists(elems, min_size=size, max_size=size)),
+                            dtype=torch.float32).to(dtype)
+    elif dtype == torch.bool:
+        data = torch.tensor(draw(st.lists(st.booleans(), min_size=size, max_size=size)),
+                            dtype=torch.bool)
+    else:
+        info = torch.iinfo(dtype)
+        data = torch.tensor(draw(st.lists(st.integers(info.min, info.max), min_size=size,
+                                          max_size=size)), dtype=dtype)
+    return data.reshape(shape)
+
+
+#: JSON-like values of params and extras: scalars, str, lists, tuples, dicts, tensors, arrays.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | _names
+    | small_tensors() | small_tensors().map(lambda t: t.float().numpy()),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(_keys, inner, max_size=3),
+    max_leaves=8)
+
+
+@st.composite
+def explanations(draw, max_examples: int = 3, max_outputs: int = 3,  # type: ignore[no-untyped-def]
+                 max_features: int = 5):
+    """A hand-built xai.Explanation with every saved field random: ragged feature masks,
+    optional tensors, names, texts, params and extras (tensor and JSON)."""
+    import xai
+    from xai._capabilities import MODALITIES
+
+    n = draw(st.integers(0, max_examples))
+    o = draw(st.integers(1, max_outputs))
+    f = draw(st.integers(0, max_features))
+
+    def floats(*shape: int, elems=any_float32) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        size = math.prod(shape)
+        return torch.tensor(draw(st.lists(elems, min_size=size, max_size=size)),
+                            dtype=torch.float32).reshape(shape)
+
+    widths = draw(st.lists(st.integers(0, f), min_size=n, max_size=n)) \
+        if draw(st.booleans()) else None
+    mask = None if widths is None else torch.arange(f)[None, :] < torch.tensor(
+        widths, dtype=torch.long).reshape(n, 1)
+    values = floats(n, o, f)
+    if mask is not None:
+        values = values.masked_fill(~mask[:, None, :], 0.0)
+    n_model = draw(st.integers(o, o + 2))
+    target = xai.ResolvedTarget(
+        torch.tensor(draw(st.lists(st.lists(st.integers(0, n_model - 1), min_size=o,
+                                            max_size=o), min_size=n, max_size=n)),
+                     dtype=torch.long).reshape(n, o),
+        tuple(tuple(draw(st.lists(_names, min_size=o, max_size=o))) for _ in range(n)),
+        floats(n, n_model) if draw(st.booleans()) else None)
+    optional = {k: floats(n, o) if draw(st.booleans()) else None
+                for k in ("predictions", "base_values")}
+    return xai.Explanation(
+        values=values, target=target, method=draw(_names), feature_mask=mask,
+        params=draw(st.dictionaries(_keys, json_values, max_size=3)),
+        names=tuple(tuple(draw(st.lists(_names, min_size=w, max_size=w)))
+                    for w in (widths or [f] * n)),
+        extras=draw(st.dictionaries(_keys, json_values, max_size=3)),
+        model_info=draw(st.dictionaries(_keys, _names, max_size=2)),
+        multiply_by_inputs=draw(st.booleans()), modality=draw(st.sampled_from(MODALITIES)),
+        texts=tuple(draw(st.lists(st.text(max_size=8), min_size=n, max_size=n)))
+        if draw(st.booleans()) else None, **optional)
