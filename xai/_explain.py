@@ -44,11 +44,15 @@ def explain(
     model : torch.nn.Module, (model, tokenizer), transformers pipeline, fitted scikit-learn
         estimator, callable, or ModelAdapter
     inputs : array-like, tensor, DataFrame, str or list of str
+        A DataFrame is matched to the model's features by column name whenever the model knows
+        them (a scikit-learn estimator or Pipeline fitted on a DataFrame, or the
+        ``feature_names`` adapter option of a torch module or callable), so its columns may
+        come in any order; a missing or unexpected column is an InvalidInputError.
     method : str or Method, default="auto"
         Registry name (see :func:`list_methods`) or a configured Method instance. "auto" picks
         Shapley sampling for generators, Integrated Gradients for differentiable models and
         occlusion otherwise; the choice is recorded in ``Explanation.method``.
-    target : int, str, sequence, "predicted", "all" or None, default=None
+    target : int, str, sequence, integer tensor/array, "predicted", "all" or None, default=None
         Output(s) to explain. None means "predicted" for classifiers and output 0 for
         single-output models.
     batch_size : int or "auto", default="auto"
@@ -57,7 +61,9 @@ def explain(
     random_state : int, torch.Generator or None, default=None
         Seed of the method's sampling; the same int gives the same values.
     adapter_options : mapping, optional
-        Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``).
+        Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``, or
+        ``{"feature_names": [...]}`` for a torch module or callable that takes columns in that
+        order).
     **method_params
         Fields of the chosen method; only allowed when ``method`` is a str.
 

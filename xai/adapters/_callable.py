@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from .._capabilities import Capability, Modality
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
+from ._calls import as_scores, describe_call, model_call
 from ._tabular import prepare_tabular, tabular_features
-from ._torch import as_scores
+from ._torch import check_feature_names
 
 __all__ = ["CallableAdapter"]
 
@@ -31,6 +32,11 @@ class CallableAdapter(ModelAdapter):
         Checked against the inputs when given.
     accepts : {"numpy", "tensor"}, default="numpy"
     background : array-like, optional
+    feature_names : sequence of str, optional
+        The names of the function's input columns, in the order it takes them (tabular only).
+        A DataFrame is then aligned by column name (``xai.explain(fn, df,
+        adapter_options={"feature_names": [...]})``): its columns may come in any order, and a
+        missing or unexpected column is an InvalidInputError. Implies ``n_features``.
     """
 
     capabilities: ClassVar[Capability] = Capability.FORWARD
@@ -44,14 +50,23 @@ class CallableAdapter(ModelAdapter):
         n_features: int | None = None,
         accepts: str = "numpy",
         background: Any = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         self._model = fn
         self.modality = modality
         self._output_names = tuple(output_names) if output_names is not None else None
+        self.feature_names = check_feature_names(feature_names, owner="CallableAdapter",
+                                                 modality=modality)
+        if self.feature_names is not None and n_features not in (None, len(self.feature_names)):
+            msg = (f"The 'n_features' parameter of CallableAdapter is {n_features}, but "
+                   f"'feature_names' has {len(self.feature_names)} names. Pass only feature_names.")
+            raise InvalidParameterError(msg, owner="CallableAdapter", parameter="n_features",
+                                        value=n_features)
         self.n_features = n_features
         self.accepts = accepts
         self.background = None if background is None else prepare_tabular(
-            background, model_name="background").inputs
+            background, model_name=_name(fn), name="background", owner="CallableAdapter",
+            columns=self.feature_names).inputs
         self.n_calls = 0
 
     def output_names(self) -> tuple[str, ...] | None:
@@ -59,19 +74,16 @@ class CallableAdapter(ModelAdapter):
 
     def prepare(self, inputs: Any) -> Batch:
         return prepare_tabular(inputs, model_name=_name(self._model), n_features=self.n_features,
-                               exact_2d=self.modality == "tabular")
+                               exact_2d=self.modality == "tabular", columns=self.feature_names)
 
     def predict(self, inputs: Batch) -> torch.Tensor:
         x = inputs.inputs
         arg: Any = x if self.accepts == "tensor" else x.numpy().astype(np.float64)
         self.n_calls += 1
-        out = self._model(arg)
-        scores = as_scores(out if isinstance(out, torch.Tensor) else np.asarray(out), x.shape[0])
-        if scores.shape[0] != x.shape[0]:
-            msg = (f"{_name(self._model)} returned {scores.shape[0]} rows for {x.shape[0]} inputs. "
-                   "The function must return one row of scores per input row.")
-            raise InvalidInputError(msg, value=tuple(scores.shape))
-        return scores
+        with model_call(_name(self._model), "CallableAdapter", describe_call(arg)):
+            out = self._model(arg)
+        return as_scores(out, x.shape[0], model=_name(self._model), adapter="CallableAdapter",
+                         noun="function")
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain") -> tuple[Any, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -13,7 +14,14 @@ from .._validation import Interval, Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
 from ..features.text import TextFeatures
 from ._base import Batch, ModelAdapter
-from ._transformers import _check_texts, _model_max_length, resolve_removal, text_features
+from ._calls import describe_call, model_call, resolve_device
+from ._transformers import (
+    _check_texts,
+    _model_max_length,
+    check_has_tokens,
+    resolve_removal,
+    text_features,
+)
 
 __all__ = ["HFCausalLMAdapter"]
 
@@ -70,9 +78,7 @@ class HFCausalLMAdapter(ModelAdapter):
                     if p is not None), 0)
         self.pad_id = int(pad)
         self.max_length = max_length or _model_max_length(model, tokenizer)
-        params = list(model.parameters())
-        self.device = torch.device(device) if device is not None else (
-            params[0].device if params else torch.device("cpu"))
+        self.device = resolve_device(device, model, owner="HFCausalLMAdapter")
         sig = inspect.signature(model.forward)
         self._takes_positions = "position_ids" in sig.parameters or any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
@@ -86,6 +92,7 @@ class HFCausalLMAdapter(ModelAdapter):
         texts = _check_texts(inputs)
         enc = self.tokenizer(list(texts), return_offsets_mapping=True,
                              return_special_tokens_mask=True, verbose=False)
+        check_has_tokens(texts, enc["special_tokens_mask"], enc["offset_mapping"])
         rows = []
         for i in range(len(texts)):
             ids = list(enc["input_ids"][i])
@@ -128,7 +135,8 @@ class HFCausalLMAdapter(ModelAdapter):
             if position_ids is None:
                 position_ids = positions(attention_mask)
             kwargs["position_ids"] = position_ids.to(self.device)
-        return self._model(**kwargs)
+        with model_call(type(self._model).__name__, "HFCausalLMAdapter", describe_call(kwargs)):
+            return self._model(**kwargs)
 
     def token_log_probs(self, input_ids: torch.Tensor,
                         attention_mask: torch.Tensor) -> torch.Tensor:
@@ -264,10 +272,14 @@ def positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def _logits(out: Any) -> torch.Tensor:
-    logits = out if isinstance(out, torch.Tensor) else out.logits
-    if logits.dim() != 3:
-        msg = (f"A causal LM must return logits of shape (n, length, vocab); got shape "
-               f"{tuple(logits.shape)}.")
+    logits = out if isinstance(out, torch.Tensor) else getattr(out, "logits", None)
+    if logits is None and isinstance(out, Mapping):
+        logits = out.get("logits")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or not logits.is_floating_point():
+        got = (f"shape {tuple(logits.shape)} and dtype {logits.dtype}"
+               if isinstance(logits, torch.Tensor) else f"{type(out).__name__} without .logits")
+        msg = (f"A causal LM must return logits of shape (n, length, vocab) (a float tensor, or "
+               f"an object with .logits); got {got}.")
         raise InvalidInputError(msg, parameter="model")
     return logits
 

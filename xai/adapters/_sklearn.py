@@ -12,6 +12,7 @@ from .._capabilities import Capability
 from .._validation import Options, check_param
 from ..exceptions import UnsupportedModelError
 from ._base import Batch, ModelAdapter
+from ._calls import as_scores, describe_call, model_call
 from ._tabular import prepare_tabular, tabular_features
 
 __all__ = ["SklearnAdapter"]
@@ -30,6 +31,12 @@ class SklearnAdapter(ModelAdapter):
         the resolved choice is recorded in ``describe()``.
     background : array-like, optional
         Training data; its mean is the ``baseline="mean"``, and kernel_shap uses it as background.
+
+    Notes
+    -----
+    An estimator fitted on a DataFrame knows its columns (``feature_names_in_``, also through a
+    Pipeline): DataFrame inputs, baselines and backgrounds are then aligned to them by name, as
+    scikit-learn itself does, and a missing or unexpected column is an InvalidInputError.
     """
 
     capabilities: ClassVar[Capability] = Capability.FORWARD
@@ -47,7 +54,13 @@ class SklearnAdapter(ModelAdapter):
         self.response = response
         self.modality = "tabular"
         self.background = None if background is None else prepare_tabular(
-            background, model_name="background").inputs
+            background, model_name=type(estimator).__name__, name="background",
+            owner="SklearnAdapter", n_features=getattr(estimator, "n_features_in_", None),
+            columns=self._columns()).inputs
+
+    def _columns(self) -> list[str] | None:
+        cols = getattr(self._model, "feature_names_in_", None)
+        return None if cols is None else [str(c) for c in cols]
 
     def output_names(self) -> tuple[str, ...] | None:
         classes = getattr(self._model, "classes_", None)
@@ -58,10 +71,9 @@ class SklearnAdapter(ModelAdapter):
         return tuple(str(c) for c in classes)
 
     def prepare(self, inputs: Any) -> Batch:
-        cols = getattr(self._model, "feature_names_in_", None)
         return prepare_tabular(inputs, model_name=type(self._model).__name__,
                                n_features=getattr(self._model, "n_features_in_", None),
-                               columns=None if cols is None else [str(c) for c in cols])
+                               columns=self._columns())
 
     def predict(self, inputs: Batch) -> torch.Tensor:
         x: Any = inputs.inputs.detach().cpu().numpy().astype(np.float64)
@@ -69,11 +81,15 @@ class SklearnAdapter(ModelAdapter):
             import pandas as pd
 
             x = pd.DataFrame(x, columns=list(self._model.feature_names_in_))
-        with warnings.catch_warnings():
+        name = type(self._model).__name__
+        with warnings.catch_warnings(), model_call(
+                f"{name}.{self.response}", "SklearnAdapter", describe_call(x)):
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            out = np.asarray(getattr(self._model, self.response)(x), dtype=np.float32)
-        t = torch.from_numpy(out)
-        return t.reshape(t.shape[0], -1)
+            out = getattr(self._model, self.response)(x)
+        fix = ("Use a response that returns numbers, e.g. adapter_options={'response': "
+               "'predict_proba'} for a classifier." if self.response == "predict" else "")
+        return as_scores(out, x.shape[0], model=f"{name}.{self.response}",
+                         adapter="SklearnAdapter", noun="estimator", fix=fix)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain") -> tuple[Any, ...]:

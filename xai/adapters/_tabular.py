@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,34 +28,100 @@ def _is_text(obj: Any) -> bool:
     return isinstance(obj, list | tuple) and len(obj) > 0 and all(isinstance(t, str) for t in obj)
 
 
-def to_tensor(obj: Any, *, name: str = "inputs") -> tuple[torch.Tensor, tuple[str, ...] | None]:
-    """Any array-like to a float32 CPU tensor, plus DataFrame column names."""
-    columns: tuple[str, ...] | None = None
+def _error(msg: str, *, name: str, value: Any, owner: str | None) -> Exception:
+    """InvalidInputError for 'inputs'; InvalidParameterError for a parameter of ``owner``."""
+    if owner is None:
+        return InvalidInputError(msg, parameter=name, value=value)
+    return InvalidParameterError(msg, owner=owner, parameter=name, value=value)
+
+
+def _preview(names: Sequence[str]) -> str:
+    shown = list(names[:10])
+    return f"{shown}"[:-1] + (f", ... ({len(names)} in all)]" if len(names) > 10 else "]")
+
+
+def _frame_values(
+    frame: Any, *, name: str, columns: Sequence[str] | None, expected_by: str,
+    owner: str | None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A numeric DataFrame as float64 values; with ``columns``, put in that order by name."""
+    names = [str(c) for c in frame.columns]
+    dup = sorted(c for c, k in Counter(names).items() if k > 1)
+    if dup:
+        msg = (f"The {name!r} DataFrame has duplicate column names {_preview(dup)}, so its "
+               "columns cannot be matched to features by name. Give every column a unique name "
+               "(or drop the repeats: frame.loc[:, ~frame.columns.duplicated()]).")
+        raise _error(msg, name=name, value=dup, owner=owner)
+    if columns is not None and names != list(columns):
+        position = {c: i for i, c in enumerate(names)}
+        missing = [c for c in columns if c not in position]
+        unexpected = [c for c in names if c not in set(columns)]
+        if missing or unexpected:
+            parts = ([f"missing {_preview(missing)}"] if missing else []) + (
+                [f"unexpected {_preview(unexpected)}"] if unexpected else [])
+            msg = (f"The {name!r} DataFrame does not match the columns {expected_by}: "
+                   f"{'; '.join(parts)}. Columns are matched by name, in any order: pass a "
+                   f"DataFrame with exactly the columns {_preview(list(columns))}.")
+            raise _error(msg, name=name, value={"missing": missing, "unexpected": unexpected},
+                         owner=owner)
+        frame = frame.iloc[:, [position[c] for c in columns]]
+        names = list(columns)
+    from pandas.api.types import is_bool_dtype, is_complex_dtype, is_numeric_dtype  # np.issubdtype
+    # fails on pandas extension dtypes (StringDtype, the default for str columns in pandas 3)
+    bad = [c for c, dt in zip(names, frame.dtypes, strict=True)
+           if not (is_numeric_dtype(dt) or is_bool_dtype(dt)) or is_complex_dtype(dt)]
+    if bad:
+        msg = (f"The {name!r} DataFrame has non-numeric columns {bad}. Encode them as numbers "
+               "(for example with pandas.factorize or an OrdinalEncoder) before explaining.")
+        raise _error(msg, name=name, value=bad, owner=owner)
+    return frame.to_numpy(dtype=np.float64), tuple(names)
+
+
+def to_tensor(
+    obj: Any, *, name: str = "inputs", columns: Sequence[str] | None = None,
+    expected_by: str = "the model expects", owner: str | None = None,
+) -> tuple[torch.Tensor, tuple[str, ...] | None]:
+    """Any array-like to a float32 CPU tensor, plus DataFrame column names.
+
+    Parameters
+    ----------
+    obj : array-like, tensor or DataFrame
+    name : str, default="inputs"
+        What ``obj`` is, for the messages ("inputs", "baseline", "background").
+    columns : sequence of str, optional
+        The feature names the model knows. A DataFrame is reordered to them by name; missing or
+        unexpected columns are an error. Arrays and tensors are taken as they are.
+    expected_by : str
+        Completes "does not match the columns ..." in the message for mismatched columns.
+    owner : str, optional
+        When given, errors are InvalidParameterError of ``owner``'s parameter ``name``;
+        otherwise InvalidInputError.
+    """
+    frame_columns: tuple[str, ...] | None = None
     if _is_dataframe(obj):
-        columns = tuple(str(c) for c in obj.columns)
-        from pandas.api.types import is_bool_dtype, is_numeric_dtype  # np.issubdtype fails on
-        # pandas extension dtypes (StringDtype, the default for str columns in pandas 3)
-        bad = [c for c, dt in zip(columns, obj.dtypes, strict=True)
-               if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
-        if bad:
-            msg = (f"The {name!r} DataFrame has non-numeric columns {bad}. Encode them as numbers "
-                   "(for example with pandas.factorize or an OrdinalEncoder) before explaining.")
-            raise InvalidInputError(msg, parameter=name, value=bad)
-        obj = obj.to_numpy(dtype=np.float64)
+        obj, frame_columns = _frame_values(obj, name=name, columns=columns,
+                                           expected_by=expected_by, owner=owner)
     if isinstance(obj, torch.Tensor):
         tensor = obj.detach().cpu()
     else:
         try:
-            tensor = torch.from_numpy(np.array(obj, dtype=np.float64))
+            arr = np.asarray(obj)
+            if arr.dtype.kind != "c":
+                arr = arr.astype(np.float64)
         except (TypeError, ValueError) as err:
             msg = (f"The {name!r} could not be converted to a numeric array ({err}). Pass a "
                    "numpy array, a tensor or a numeric DataFrame.")
-            raise InvalidInputError(msg, parameter=name, value=type(obj).__name__) from err
-    if not (tensor.is_floating_point() or tensor.dtype in (torch.bool, torch.int32, torch.int64,
-                                                           torch.int16, torch.int8, torch.uint8)):
-        msg = f"The {name!r} must hold real numbers. Got dtype {tensor.dtype} instead."
-        raise InvalidInputError(msg, parameter=name, value=str(tensor.dtype))
-    return tensor.to(torch.float32), columns
+            raise _error(msg, name=name, value=type(obj).__name__, owner=owner) from err
+        tensor = torch.from_numpy(arr)
+    if not (tensor.is_floating_point() or tensor.dtype in _INTEGERS):
+        msg = (f"The {name!r} must hold real numbers. Got dtype {tensor.dtype} instead."
+               + (" Pass the part to explain explicitly, e.g. x.real or x.abs()."
+                  if tensor.is_complex() else ""))
+        raise _error(msg, name=name, value=str(tensor.dtype), owner=owner)
+    return tensor.to(torch.float32), frame_columns
+
+
+_INTEGERS = (torch.bool, torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)
 
 
 def prepare_tabular(
@@ -63,40 +131,69 @@ def prepare_tabular(
     n_features: int | None = None,
     columns: Sequence[str] | None = None,
     exact_2d: bool = True,
+    name: str = "inputs",
+    owner: str | None = None,
 ) -> Batch:
-    """Validate array-like inputs for a model that takes a numeric matrix (or tensor batch)."""
+    """Validate array-like inputs for a model that takes a numeric matrix (or tensor batch).
+
+    ``columns`` are the feature names the model knows: DataFrames are aligned to them by name and
+    arrays are named by them (their width must then match). ``name`` and ``owner`` say what is
+    validated when it is not the 'inputs' (an adapter's ``background``).
+    """
     if _is_text(inputs):
-        msg = (f"{model_name} takes numeric inputs, but 'inputs' is text ({inputs!r:.60}). Pass a "
+        msg = (f"{model_name} takes numeric inputs, but {name!r} is text ({inputs!r:.60}). Pass a "
                "numeric array or DataFrame, or wrap a text model with its tokenizer: "
                "xai.explain((model, tokenizer), texts).")
-        raise InvalidInputError(msg, value=inputs)
-    x, cols = to_tensor(inputs)
+        raise _error(msg, name=name, value=inputs, owner=owner)
+    if columns is not None:
+        columns = tuple(str(c) for c in columns)
+        n_features = len(columns) if n_features is None else n_features
+    x, cols = to_tensor(inputs, name=name, columns=columns, owner=owner,
+                        expected_by=f"{model_name} expects")
+    _check_matrix(x, name=name, model_name=model_name, n_features=n_features,
+                  exact_2d=exact_2d, owner=owner)
+    return Batch({"inputs": x}, columns=columns if columns is not None else cols)
+
+
+def _verb(name: str, plural: str) -> str:
+    """'inputs' are plural, 'background' and 'baseline' singular."""
+    if name == "inputs":
+        return plural
+    return {"have": "has"}.get(plural, plural + "s")
+
+
+def _check_matrix(x: torch.Tensor, *, name: str, model_name: str, n_features: int | None,
+                  exact_2d: bool, owner: str | None) -> None:
     if x.dim() < 2 or (exact_2d and x.dim() != 2):
-        msg = (f"Expected inputs with 2 dimensions (n_examples, n_features), got shape "
+        msg = (f"Expected {name} with 2 dimensions (n_examples, n_features), got shape "
                f"{tuple(x.shape)}. Use x.reshape(1, -1) for a single example.")
-        raise InvalidInputError(msg, value=tuple(x.shape))
+        raise _error(msg, name=name, value=tuple(x.shape), owner=owner)
     if x.shape[0] == 0:
-        msg = "The 'inputs' batch is empty (0 examples). Pass at least one example."
-        raise InvalidInputError(msg, value=tuple(x.shape))
+        msg = f"The {name!r} batch is empty (0 examples). Pass at least one example."
+        raise _error(msg, name=name, value=tuple(x.shape), owner=owner)
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         where = [tuple(int(i) for i in w) for w in bad.nonzero()[:3]]
-        msg = (f"The 'inputs' contain NaN or infinite values ({int(bad.sum())} of them, first at "
+        msg = (f"The {name!r} {_verb(name, 'contain')} NaN or infinite values "
+               f"({int(bad.sum())} of them, first at "
                f"positions {where}). Impute or drop them before explaining.")
-        raise InvalidInputError(msg, value=where)
+        raise _error(msg, name=name, value=where, owner=owner)
     if n_features is not None and x.shape[1] != n_features:
-        msg = (f"The 'inputs' have {x.shape[1]} features, but {model_name} expects {n_features}. "
-               f"Pass inputs of shape (n_examples, {n_features}).")
-        raise InvalidInputError(msg, value=tuple(x.shape))
-    if columns is not None:
-        cols = tuple(str(c) for c in columns) if cols is None else cols
-    return Batch({"inputs": x}, columns=cols)
+        msg = (f"The {name!r} {_verb(name, 'have')} {x.shape[1]} features, but {model_name} "
+               f"expects {n_features}. "
+               f"Pass {name} of shape (n_examples, {n_features}).")
+        raise _error(msg, name=name, value=tuple(x.shape), owner=owner)
 
 
 def resolve_tensor_baseline(
-    baseline: Any, x_shape: torch.Size, *, owner: str, background: torch.Tensor | None
+    baseline: Any, x_shape: torch.Size, *, owner: str, background: torch.Tensor | None,
+    columns: Sequence[str] | None = None,
 ) -> torch.Tensor:
-    """A baseline spec ("zeros", "mean", a number, an array) as a tensor of one example's shape."""
+    """A baseline spec ("zeros", "mean", a number, an array) as a tensor of one example's shape.
+
+    A DataFrame baseline is aligned to ``columns`` (the inputs' feature names) by name. A baseline
+    with NaN or inf is refused here, before any model call could be blamed for it.
+    """
     if isinstance(baseline, str):
         if baseline in ("auto", "zeros"):
             return torch.zeros(x_shape)
@@ -111,8 +208,20 @@ def resolve_tensor_baseline(
                f"array for numeric inputs. Got {baseline!r} instead.")
         raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=baseline)
     if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
+        if not math.isfinite(float(baseline)):
+            msg = (f"The 'baseline' parameter of {owner} must be a finite number or array. Got "
+                   f"{float(baseline)} instead. Use baseline='zeros', 'mean' or a finite value.")
+            raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=baseline)
         return torch.full(x_shape, float(baseline))
-    base, _ = to_tensor(baseline, name="baseline")
+    base, _ = to_tensor(baseline, name="baseline", columns=columns, owner=owner,
+                        expected_by="of the explained inputs")
+    bad = ~torch.isfinite(base)
+    if bool(bad.any()):
+        where = [tuple(int(i) for i in w) for w in bad.nonzero()[:3]]
+        msg = (f"The 'baseline' parameter of {owner} contains NaN or infinite values "
+               f"({int(bad.sum())} of them, first at positions {where}). Pass a finite baseline "
+               "(impute the missing values), or use baseline='zeros' or 'mean'.")
+        raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=where)
     if tuple(base.shape) == tuple(x_shape):
         return base
     if base.dim() == len(x_shape) + 1 and tuple(base.shape[1:]) == tuple(x_shape):
@@ -133,7 +242,8 @@ def tabular_features(
 ) -> tuple[TensorFeatures, ...]:
     """One TensorFeatures per row, all removing features towards the same baseline."""
     x = batch.inputs
-    base = resolve_tensor_baseline(baseline, x.shape[1:], owner=owner, background=background)
+    base = resolve_tensor_baseline(baseline, x.shape[1:], owner=owner, background=background,
+                                   columns=batch.columns)
     names = batch.columns if feature_mask is None and batch.columns else None
     return tuple(
         TensorFeatures(x[i], base, feature_mask=feature_mask, names=names, columns=batch.columns)

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from .._capabilities import Capability, Modality
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
+from ._calls import as_scores, describe_call, model_call, resolve_device
 from ._tabular import prepare_tabular, tabular_features
 
-__all__ = ["TorchModuleAdapter", "as_scores"]
-
-
-def as_scores(out: Any, n: int) -> torch.Tensor:
-    """Model output (tensor, array, HF output object) as float32 (n, n_outputs)."""
-    if hasattr(out, "logits"):
-        out = out.logits
-    t = out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
-    t = t.float()
-    if t.dim() == 0:
-        t = t.reshape(1, 1)
-    if t.dim() == 1:
-        t = t.reshape(n, -1) if t.shape[0] == n else t.reshape(1, -1)
-    return t.reshape(t.shape[0], -1)
+__all__ = ["TorchModuleAdapter", "as_scores", "check_feature_names"]
 
 
 class TorchModuleAdapter(ModelAdapter):
@@ -40,7 +29,14 @@ class TorchModuleAdapter(ModelAdapter):
     background : array-like, optional
         Training data; its mean is the ``baseline="mean"`` of tensor features.
     device : torch.device or str, optional
-        Where to run the model; None means the device of its parameters.
+        Where to run the model; None means the device of its parameters. A device that is not
+        available (``"cuda"`` on a CPU-only torch) is an InvalidParameterError.
+    feature_names : sequence of str, optional
+        The names of the model's input columns, in the order the model takes them (tabular only).
+        A DataFrame is then aligned by column name (``xai.explain(model, df,
+        adapter_options={"feature_names": [...]})``): its columns may come in any order, and a
+        missing or unexpected column is an InvalidInputError. Arrays must have this many columns,
+        and the names label the features of the explanation.
     """
 
     capabilities: ClassVar[Capability] = Capability.FORWARD | Capability.GRADIENTS
@@ -53,36 +49,38 @@ class TorchModuleAdapter(ModelAdapter):
         output_names: Sequence[str] | None = None,
         background: Any = None,
         device: torch.device | str | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         self._model = module
         self.modality = modality
         self._output_names = tuple(output_names) if output_names is not None else None
+        self.feature_names = check_feature_names(feature_names, owner=type(self).__name__,
+                                                 modality=modality)
+        self.device = resolve_device(device, module, owner=type(self).__name__)
         self.background = None if background is None else prepare_tabular(
-            background, model_name="background", exact_2d=False).inputs
-        params = list(module.parameters())
-        self.device = torch.device(device) if device is not None else (
-            params[0].device if params else torch.device("cpu"))
+            background, model_name=type(module).__name__, exact_2d=False, name="background",
+            owner=type(self).__name__, columns=self.feature_names).inputs
 
     def output_names(self) -> tuple[str, ...] | None:
         return self._output_names
 
     def prepare(self, inputs: Any) -> Batch:
         return prepare_tabular(inputs, model_name=type(self._model).__name__,
-                               exact_2d=self.modality == "tabular")
+                               exact_2d=self.modality == "tabular", columns=self.feature_names)
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable forward on a float tensor (used by gradient methods)."""
-        out = self._model(x.to(self.device))
-        return as_scores(out, x.shape[0])
+        """Differentiable forward on a float tensor (used by gradient methods).
+
+        An exception of the module itself propagates unchanged, with a note on the call.
+        """
+        name, x = type(self._model).__name__, x.to(self.device)
+        with model_call(name, type(self).__name__, describe_call(x),
+                        hint="If that shape is not what the model takes, check the 'inputs'."):
+            out = self._model(x)
+        return as_scores(out, x.shape[0], model=name, adapter=type(self).__name__, noun="module")
 
     def predict(self, inputs: Batch) -> torch.Tensor:
-        x = inputs.inputs
-        try:
-            return self.forward_tensor(x)
-        except RuntimeError as err:
-            msg = (f"{type(self._model).__name__} failed on inputs of shape {tuple(x.shape)}: "
-                   f"{err}. Check the number of features the model expects.")
-            raise InvalidInputError(msg, value=tuple(x.shape)) from err
+        return self.forward_tensor(inputs.inputs)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain") -> tuple[Any, ...]:
@@ -91,3 +89,30 @@ class TorchModuleAdapter(ModelAdapter):
     def describe(self) -> dict[str, str]:
         return {"adapter": type(self).__name__, "model": type(self._model).__name__,
                 "modality": self.modality, "output": "model output (as returned by forward)"}
+
+
+def check_feature_names(names: Any, *, owner: str, modality: str = "tabular",
+                        ) -> tuple[str, ...] | None:
+    """The ``feature_names`` option as a tuple of unique str (None stays None)."""
+    if names is None:
+        return None
+    if hasattr(names, "tolist"):  # a numpy array or a pandas Index
+        names = names.tolist()
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        msg = (f"The 'feature_names' parameter of {owner} must be a sequence of str (one per "
+               f"input column). Got {type(names).__name__} instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="feature_names", value=names)
+    out = tuple(names)
+    if modality != "tabular":
+        msg = (f"The 'feature_names' parameter of {owner} names the columns of tabular inputs, "
+               f"but the modality is {modality!r}. Drop feature_names or use modality='tabular'.")
+        raise InvalidParameterError(msg, owner=owner, parameter="feature_names", value=out)
+    bad = [n for n in out if not isinstance(n, str)]
+    dup = sorted((n for n, k in Counter(out).items() if k > 1), key=str)
+    if bad or dup or not out:
+        why = (f"non-str names {bad[:5]}" if bad else f"duplicate names {dup[:5]}" if dup
+               else "no names")
+        msg = (f"The 'feature_names' parameter of {owner} must hold one unique str per input "
+               f"column. Got {why} instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="feature_names", value=out)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -12,7 +13,7 @@ from .._validation import Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
 from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
 from ._base import Batch, ModelAdapter
-from ._torch import as_scores
+from ._calls import as_scores, describe_call, model_call, resolve_device
 
 __all__ = ["HFClassifierAdapter", "HFPipelineAdapter"]
 
@@ -55,14 +56,15 @@ class HFClassifierAdapter(ModelAdapter):
         self.modality = "text"
         self.truncation = truncation
         self.max_length = max_length or _model_max_length(model, tokenizer)
-        params = list(model.parameters())
-        self.device = torch.device(device) if device is not None else (
-            params[0].device if params else torch.device("cpu"))
+        self.device = resolve_device(device, model, owner=type(self).__name__)
 
     # -- inputs ---------------------------------------------------------------------------
     def prepare(self, inputs: Any) -> Batch:
         texts = _check_texts(inputs)
-        lengths = [len(ids) for ids in self.tokenizer(list(texts), verbose=False)["input_ids"]]
+        raw = self.tokenizer(list(texts), verbose=False, return_offsets_mapping=True,
+                             return_special_tokens_mask=True)
+        check_has_tokens(texts, raw["special_tokens_mask"], raw["offset_mapping"])
+        lengths = [len(ids) for ids in raw["input_ids"]]
         too_long = [i for i, n in enumerate(lengths) if n > self.max_length]
         if too_long:
             msg = (f"{len(too_long)} of the 'inputs' (first: example {too_long[0]}, "
@@ -79,8 +81,7 @@ class HFClassifierAdapter(ModelAdapter):
 
     def predict(self, inputs: Batch) -> torch.Tensor:
         kwargs = {k: v.to(self.device) for k, v in inputs.tensors.items() if k in _MODEL_KEYS}
-        out = self._model(**kwargs)
-        return as_scores(out, kwargs["input_ids"].shape[0])
+        return self._scores(kwargs)
 
     def forward_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     *extra: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,16 @@ class HFClassifierAdapter(ModelAdapter):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if extra:
             kwargs["token_type_ids"] = extra[0]
-        return as_scores(self._model(**kwargs), input_ids.shape[0])
+        return self._scores(kwargs)
+
+    def _scores(self, kwargs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Call the model on ``kwargs``; its own exception passes with a note, the output is
+        checked (logits of shape (n, n_classes))."""
+        name = type(self._model).__name__
+        with model_call(name, type(self).__name__, describe_call(kwargs)):
+            out = self._model(**kwargs)
+        return as_scores(out, kwargs["input_ids"].shape[0], model=name,
+                         adapter=type(self).__name__)
 
     # -- features -------------------------------------------------------------------------
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
@@ -196,6 +206,21 @@ def _check_texts(inputs: Any) -> tuple[str, ...]:
                    "Remove it or pass a non-empty text.")
             raise InvalidInputError(msg, value=t)
     return tuple(inputs)
+
+
+def check_has_tokens(texts: Sequence[str], special: Sequence[Sequence[int]],
+                     offsets: Sequence[Sequence[Sequence[int]]]) -> None:
+    """Refuse a text of which the tokenizer keeps no character: nothing to attribute.
+
+    A token counts when it is not a special token and covers at least one character (zero-width
+    and control characters are dropped by most tokenizers, leaving only [CLS] [SEP]).
+    """
+    for i, text in enumerate(texts):
+        if not any(not s and e > b for s, (b, e) in zip(special[i], offsets[i], strict=True)):
+            msg = (f"Example {i} of 'inputs' ({text!r:.60}) has no tokens to attribute: the "
+                   "tokenizer keeps none of its characters (only special tokens remain), so "
+                   "there are no words to explain. Remove it or pass a text with visible words.")
+            raise InvalidInputError(msg, value=text)
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int:
