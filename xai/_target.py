@@ -23,6 +23,7 @@ def resolve_target(adapter: ModelAdapter, scores: torch.Tensor, target: Any) -> 
     """
     if isinstance(target, ResolvedTarget):
         return ResolvedTarget(target.indices, target.names, scores)
+    target = _from_array(target)
     n, n_out = scores.shape
     names = adapter.output_names()
     if names is not None and len(names) != n_out:
@@ -42,8 +43,8 @@ def resolve_target(adapter: ModelAdapter, scores: torch.Tensor, target: Any) -> 
         idx = torch.arange(n_out).expand(n, n_out).clone()
     elif _is_scalar(target):
         idx = torch.full((n, 1), _one(target, names, n_out), dtype=torch.long)
-    elif isinstance(target, Sequence | torch.Tensor | np.ndarray):
-        items = list(target.tolist() if isinstance(target, torch.Tensor | np.ndarray) else target)
+    elif isinstance(target, Sequence):
+        items = list(target)
         if len(items) != n:
             msg = (f"The 'target' list has {len(items)} entries, but there are {n} examples. "
                    "Pass one target per example, or a single int or label for all.")
@@ -55,6 +56,34 @@ def resolve_target(adapter: ModelAdapter, scores: torch.Tensor, target: Any) -> 
         raise InvalidTargetError(msg, value=target)
     labels = tuple(tuple(_label(int(i), names) for i in row) for row in idx)
     return ResolvedTarget(idx, labels, scores)
+
+
+def _from_array(target: Any) -> Any:
+    """A tensor or numpy target as the int (0-d) or list (1-d) it holds; refuse non-integers.
+
+    Arrays of str labels (numpy dtype ``<U``) become lists of str.
+    """
+    if isinstance(target, torch.Tensor):
+        kind, fix = "tensor", "target.long()"
+        ok = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
+        ndim = target.dim()
+        if ok:
+            target = target.detach().cpu()
+    elif isinstance(target, np.ndarray | np.generic) and not isinstance(target, np.integer):
+        kind = "array" if isinstance(target, np.ndarray) else "numpy scalar"
+        fix = "target.astype(int)" if kind == "array" else "int(target)"
+        ok, ndim = target.dtype.kind in "iuUSO", target.ndim
+    else:
+        return target
+    if not ok:
+        msg = (f"The 'target' {kind} has dtype {target.dtype}, but targets are output indices "
+               f"(or class labels). Pass integers: {fix}.")
+        raise InvalidTargetError(msg, value=target)
+    if ndim > 1:
+        msg = (f"The 'target' {kind} has {ndim} dimensions. Pass one int or label for all "
+               f"examples, or a 1-d {kind} with one per example.")
+        raise InvalidTargetError(msg, value=target)
+    return target.tolist()
 
 
 def _is_scalar(t: Any) -> bool:
