@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ __all__ = ["DEMO_MODELS", "LoadedModel", "ModelFactory", "load_model"]
 DEMO_MODELS: tuple[str, ...] = ("demo-credit", "demo-sentiment")
 
 PICKLE_SUFFIXES: tuple[str, ...] = (".pkl", ".pickle", ".joblib")
+#: Weight files of a Hugging Face folder that are pickles (refused: only safetensors load).
+PICKLED_WEIGHTS: tuple[str, ...] = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FIX = ("Use demo-credit, demo-sentiment, a Hugging Face model folder, a .skops file, or a "
         "'package.module:function' that returns a model.")
@@ -93,7 +96,9 @@ def load_model(spec: str, *, trust_pickle: bool = False,
     ------
     InvalidParameterError
         The spec names nothing that exists, or a pickle without ``trust_pickle``, or a skops
-        file holding untrusted types.
+        file holding untrusted types (or that is not a skops archive), or a Hugging Face
+        folder without safetensors weights (pickled ``pytorch_model.bin`` weights are refused
+        whatever ``trust_pickle`` says; convert them with ``save_pretrained``).
     """
     if spec in DEMO_MODELS:
         return _load_demo(spec)
@@ -156,10 +161,28 @@ def _load_hf_folder(path: Path) -> LoadedModel:
         msg = ('Loading a Hugging Face model folder requires transformers. Install it with: '
                'pip install "posthoc-xai[hf]".')
         raise MissingDependencyError(msg) from err
-    model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+    _check_safetensors(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True,
+                                                               use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model.eval()
     return LoadedModel((model, tokenizer), name=str(path))
+
+
+def _check_safetensors(path: Path) -> None:
+    """Refuse a folder whose weights are pickles only (``pytorch_model.bin`` and the like)."""
+    if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
+        return
+    pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in path.glob(pattern))
+    if pickled:
+        msg = (f"The model folder {str(path)!r} holds its weights only as a pickle "
+               f"({', '.join(pickled)}), and unpickling runs arbitrary code, so it is not loaded. "
+               "If you trust the file, convert the folder once to safetensors: load it with "
+               "transformers, then model.save_pretrained(folder, safe_serialization=True).")
+    else:
+        msg = (f"The model folder {str(path)!r} has no weights file (model.safetensors). Save "
+               "the model with model.save_pretrained(folder, safe_serialization=True).")
+    raise InvalidParameterError(msg, parameter="model", value=str(path))
 
 
 def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
@@ -169,7 +192,15 @@ def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
         msg = ('Loading a .skops model requires skops. Install it with: '
                'pip install "posthoc-xai[batch]".')
         raise MissingDependencyError(msg) from err
-    untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(trusted_types))
+    try:
+        found = sio.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError) as err:  # not a zip, or a zip without schema.json
+        msg = (f"The model file {str(path)!r} is not a skops archive ({err}). A pickle renamed "
+               ".skops is still a pickle: if you made it yourself, convert it once with "
+               "skops.io.dump(joblib.load('model.pkl'), 'model.skops'), or load it as .pkl with "
+               "--trust-pickle (trust_pickle=True).")
+        raise InvalidParameterError(msg, parameter="model", value=str(path)) from err
+    untrusted = sorted(set(found) - set(trusted_types))
     if untrusted:
         listed = ", ".join(untrusted)
         msg = (f"The skops file {str(path)!r} holds types that skops does not trust by default: "

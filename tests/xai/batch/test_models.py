@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -109,3 +110,36 @@ def test_hf_folder_loads_the_saved_model(tiny_bert, tmp_path, texts):
     want = xai.explain(tiny_bert, texts, method="occlusion")
     torch.testing.assert_close(got.values, want.values, rtol=1e-5, atol=1e-6)
     assert got.feature_names == want.feature_names
+
+
+def test_a_pickle_renamed_skops_is_not_a_skops_archive(fitted, tmp_path):
+    pytest.importorskip("skops.io")
+    model, _ = fitted
+    path = tmp_path / "model.skops"
+    path.write_bytes(pickle.dumps(model))  # before: zipfile.BadZipFile from skops
+    with pytest.raises(InvalidParameterError) as info:
+        load_model(str(path))
+    assert info.value.parameter == "model"
+    assert str(info.value) == (
+        f"The model file {str(path)!r} is not a skops archive (File is not a zip file). A "
+        "pickle renamed .skops is still a pickle: if you made it yourself, convert it once with "
+        "skops.io.dump(joblib.load('model.pkl'), 'model.skops'), or load it as .pkl with "
+        "--trust-pickle (trust_pickle=True).")
+
+
+def test_a_hf_folder_with_pickled_weights_is_refused(tiny_bert, tmp_path):
+    model, _ = tiny_bert
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(InvalidParameterError) as info:  # before: left to torch.load
+        load_model(str(tmp_path))
+    assert str(info.value) == (
+        f"The model folder {str(tmp_path)!r} holds its weights only as a pickle "
+        "(pytorch_model.bin), and unpickling runs arbitrary code, so it is not loaded. If you "
+        "trust the file, convert the folder once to safetensors: load it with transformers, "
+        "then model.save_pretrained(folder, safe_serialization=True).")
+    (tmp_path / "pytorch_model.bin").unlink()
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "has no weights file (model.safetensors). Save the model with "
+            "model.save_pretrained(folder, safe_serialization=True).")):
+        load_model(str(tmp_path))
