@@ -118,15 +118,18 @@ class Scorer:
                 params[key] = value
         return make_method(name, params)
 
-    def score_chunk(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
-        """Output rows of ``examples``: one per (example, method), in method order."""
+    def score_chunk(self, examples: Sequence[Example],
+                    methods: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Output rows of ``examples``: one per (example, method), in method order.
+
+        ``methods`` (default: all of the job's) names the methods to run, e.g. only those a
+        resumed job has not written yet for these examples.
+        """
+        names = list(self.methods) if methods is None else [m for m in self.methods
+                                                              if m in methods]
         good = [e for e in examples if e.error is None]
-        by_method = {name: self._explain(m, good) for name, m in self.methods.items()}
-        rows = []
-        for e in examples:
-            for name in self.methods:
-                rows.append(self._row(e, name, by_method[name].get(e.id)))
-        return rows
+        by_method = {name: self._explain(self.methods[name], good) for name in names}
+        return [self._row(e, name, by_method[name].get(e.id)) for e in examples for name in names]
 
     def _inputs(self, examples: Sequence[Example]) -> Any:
         values = [e.value for e in examples]

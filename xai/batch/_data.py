@@ -57,8 +57,12 @@ def read_dataset(dataset: Any, *, modality: str, id_column: str | None = None,
     list of Example
     """
     frame = _to_frame(dataset)
+    n_rows = len(frame) if frame is not None else len(items := list(dataset))
+    if n_rows == 0:
+        where = f" {str(dataset)!r}" if isinstance(dataset, str | os.PathLike) else ""
+        msg = f"The data set{where} has no rows. Pass a data set with at least one example."
+        raise InvalidInputError(msg, parameter="dataset", value=where.strip() or None)
     if frame is None:  # a plain sequence of texts or numeric rows
-        items = list(dataset)
         if id_column is not None or input_columns is not None:
             msg = ("The 'id_column' and 'input_columns' parameters of score need a table "
                    "(DataFrame, CSV/JSONL/Parquet file, datasets.Dataset); got a plain "
@@ -111,16 +115,57 @@ def _read_path(path: Path) -> pd.DataFrame:
         frame: pd.DataFrame = datasets.load_from_disk(str(path)).to_pandas()
         return frame
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as fh:
-            return pd.DataFrame.from_records([json.loads(line) for line in fh if line.strip()])
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    msg = (f"The data set {str(path)!r} has an unsupported suffix {suffix!r}. Use one of: "
-           f"{', '.join(SUFFIXES)}, or a datasets.Dataset folder.")
-    raise InvalidParameterError(msg, parameter="dataset", value=str(path))
+    if suffix not in SUFFIXES:
+        msg = (f"The data set {str(path)!r} has an unsupported suffix {suffix!r}. Use one of: "
+               f"{', '.join(SUFFIXES)}, or a datasets.Dataset folder.")
+        raise InvalidParameterError(msg, parameter="dataset", value=str(path))
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except pd.errors.EmptyDataError as err:
+        msg = (f"The data set {str(path)!r} is empty: it has no header line. Pass a CSV file "
+               "with a header line and one example per line.")
+        raise InvalidInputError(msg, parameter="dataset", value=str(path)) from err
+    except (ValueError, OSError) as err:  # pandas' ParserError and pyarrow's errors among them
+        kind = "CSV" if suffix == ".csv" else "Parquet"
+        msg = (f"The data set {str(path)!r} is not a readable {kind} file "
+               f"({type(err).__name__}: {_first_line(err)}). Fix the file, or pass another.")
+        raise InvalidInputError(msg, parameter="dataset", value=str(path)) from err
+    return _read_jsonl(path)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """A JSON Lines file: one JSON object per line; a bad line is an error naming it."""
+    records: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: JSON may hold U+2028
+    except UnicodeDecodeError as err:
+        msg = (f"The data set {str(path)!r} is not UTF-8 text ({err}). Write JSON Lines in "
+               "UTF-8.")
+        raise InvalidInputError(msg, parameter="dataset", value=str(path)) from err
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            msg = (f"Line {k} of the data set {str(path)!r} is not valid JSON ({err}); a "
+                   "file cut short ends in such a line. Fix or remove that line.")
+            raise InvalidInputError(msg, parameter="dataset", value=str(path)) from err
+        if not isinstance(record, dict):
+            msg = (f"Line {k} of the data set {str(path)!r} holds a JSON "
+                   f"{type(record).__name__}, not an object. Write one JSON object per line "
+                   'with the columns as keys: {"text": "..."}.')
+            raise InvalidInputError(msg, parameter="dataset", value=str(path))
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _ids(frame: pd.DataFrame, id_column: str | None) -> list[str]:

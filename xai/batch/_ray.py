@@ -30,7 +30,7 @@ class _ChunkActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        out = [pickle.dumps(self.scorer.score_chunk(pickle.loads(blob)))
+        out = [pickle.dumps(self.scorer.score_chunk(*pickle.loads(blob)))
                for blob in batch["chunk"]]
         return {"first": np.asarray(batch["first"]), "rows": np.asarray(out, dtype=object)}
 
@@ -57,14 +57,19 @@ def _init(ray: Any, num_workers: int, address: str | None) -> None:
              runtime_env={"env_vars": {"PYTHONPATH": path}})
 
 
-def run_ray(factory: ModelFactory, job: Job, chunks: Sequence[tuple[int, list[Example]]], *,
-            num_workers: int, address: str | None) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """Score ``chunks`` on ``num_workers`` Ray actors; yield (first position, rows) as they finish."""
+def run_ray(factory: ModelFactory, job: Job,
+            chunks: Sequence[tuple[int, list[Example], tuple[str, ...]]], *, num_workers: int,
+            address: str | None) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Score ``chunks`` on ``num_workers`` Ray actors; yield (first position, rows) as they finish.
+
+    A chunk is (position of its first example, examples, methods to run for them).
+    """
     if not chunks:
         return
     ray = _ray()
     _init(ray, num_workers, address)
-    items = [{"first": first, "chunk": pickle.dumps(list(chunk))} for first, chunk in chunks]
+    items = [{"first": first, "chunk": pickle.dumps((list(chunk), methods))}
+             for first, chunk, methods in chunks]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     pool = ray.data.ActorPoolStrategy(size=min(num_workers, len(items)))
     scored = ds.map_batches(_ChunkActor, fn_constructor_args=(factory, job), batch_size=1,

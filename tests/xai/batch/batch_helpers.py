@@ -45,3 +45,9 @@ def fragile_linear(fail_on: float = 13.0, interrupt_after: int | None = None) ->
         return x @ np.array([1.0, 2.0, 3.0])
 
     return CallableAdapter(f, n_features=3)
+
+
+def broken_model() -> LoadedModel:
+    """A model entry point with a bug of its own (not a user mistake)."""
+    msg = "the model's own bug"
+    raise RuntimeError(msg)

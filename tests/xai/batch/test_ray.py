@@ -41,3 +41,20 @@ def test_ray_rows_equal_local_rows(local_ray, tmp_path):
                  method_params={"shapley_sampling": {"n_permutations": 8}},
                  methods=["shapley_sampling"], random_state=1, show_progress=False)
     pd.testing.assert_frame_equal(objs.drop(columns="elapsed"), want.drop(columns="elapsed"))
+
+
+@pytest.mark.slow
+def test_ray_adds_methods_to_an_output_like_the_local_engine(local_ray, tmp_path):
+    _, x_test, _, _ = split_credit(random_state=0)
+    data = x_test.iloc[:4].reset_index(drop=True)
+    out = tmp_path / "s.jsonl"
+    ray_kw = {"output": out, "engine": "ray", "num_workers": 2, "batch_size": 2,
+              "show_progress": False, "random_state": 1}
+    score("demo-credit", data, methods=["occlusion"], **ray_kw)
+    added = score("demo-credit", data, methods=["shapley_sampling"], resume="add",
+                  method_params={"shapley_sampling": {"n_permutations": 8}}, **ray_kw)
+    assert added.attrs["summary"]["examples_scored"] == 4
+    local = score("demo-credit", data, methods=["occlusion", "shapley_sampling"],
+                  method_params={"shapley_sampling": {"n_permutations": 8}}, random_state=1,
+                  show_progress=False)
+    pd.testing.assert_frame_equal(added.drop(columns="elapsed"), local.drop(columns="elapsed"))
