@@ -61,7 +61,11 @@ def test_score_writes_the_rows_of_the_python_api_and_counts_failures(applicants,
                "--param", "faithfulness_correlation.n_subsets=20", "--out", "scores.parquet",
                "--batch-size", "5", "--random-state", "2", cwd=tmp_path)
     assert out.returncode == 1
-    assert "error: 2 of 24 rows failed; see the 'status' and 'error' columns." in out.stderr
+    # "n/a" reads as NaN: the row's error is the adapter's NaN message, counted once per method
+    assert out.stderr.startswith("xai: error: 2 of 24 rows failed: InvalidInputError: The "
+                                 "'inputs' contain NaN")
+    assert out.stderr.endswith(" (2 rows). See the 'status' and 'error' columns of "
+                               "scores.parquet.\n")
     summary = out.stdout.splitlines()
     assert summary[1].split()[:4] == ["12", "0", "22", "2"]
     rows = pd.DataFrame(read_rows(tmp_path / "scores.parquet"))
@@ -78,8 +82,8 @@ def test_a_model_that_does_not_exist_is_a_clear_error(tmp_path):
     out = _xai("score", "--model", "models/credit.skops", "--data", "x.csv", "--out", "s.jsonl",
                cwd=tmp_path)
     assert out.returncode == 2
-    assert out.stderr.startswith("error: The model 'models/credit.skops' is not a demo model "
-                                 "name, an existing file or folder")
+    assert out.stderr.startswith("xai: error: The model 'models/credit.skops' is not a demo "
+                                 "model name, an existing file or folder")
     assert not (tmp_path / "s.jsonl").exists()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -55,6 +56,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from . import explain
+    from .exceptions import InvalidParameterError
 
     params: dict[str, Any] = {}
     target: Any = None
@@ -65,23 +67,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         _, x_test, _, _ = split_credit(random_state=0)
         rows = args.row or [0]
         if max(rows) >= len(x_test) or min(rows) < 0:
-            print(f"error: --row must be in [0, {len(x_test) - 1}] (held-out applicants); got "
-                  f"{rows}", file=sys.stderr)
-            return 2
+            msg = (f"--row must be in [0, {len(x_test) - 1}] (held-out applicants of "
+                   f"demo-credit); got {rows}.")
+            raise InvalidParameterError(msg, parameter="row", value=rows)
         inputs: object = x_test.iloc[rows]
         params["baseline"], target = credit_baseline(), "1"
     elif args.model == "demo-sentiment":
         from .demo import load_sentiment_model
 
-        model = load_sentiment_model()
-        inputs = args.text
         if not args.text:
-            print("error: --text is required with --model demo-sentiment", file=sys.stderr)
-            return 2
+            msg = 'xai explain --model demo-sentiment needs --text "a review" (repeatable).'
+            raise InvalidParameterError(msg, parameter="text", value=None)
+        model, inputs = load_sentiment_model(), args.text
     else:
-        print(f"error: unknown --model {args.model!r}; available: demo-sentiment, demo-credit",
-              file=sys.stderr)
-        return 2
+        msg = (f"--model {args.model!r} is not a demo model of xai explain. Use demo-sentiment or "
+               "demo-credit (xai score takes other models).")
+        raise InvalidParameterError(msg, parameter="model", value=args.model)
     exp = explain(model, inputs, method=args.method, random_state=args.random_state,
                   target=target, **params)
     for i, names in enumerate(exp.feature_names):
@@ -90,12 +91,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         for name, value in zip(names, exp.values[i, 0].tolist(), strict=False):
             print(f"  {name:>20s} {value:+.4f}")
     if args.html:
-        from .plot._html import explanation_html, report_html
-
-        with open(args.html, "w") as fh:
-            fh.write(report_html([(f"{exp.method}", explanation_html(exp))]))
-        print(f"HTML written to {args.html}")
+        _write_html(args.html, exp)
     return 0
+
+
+def _write_html(path: str, exp: Any) -> None:
+    from .exceptions import InvalidParameterError
+    from .plot._html import explanation_html, report_html
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(report_html([(f"{exp.method}", explanation_html(exp))]))
+    except OSError as err:
+        msg = (f"The --html file {path!r} cannot be written: {err.strerror or err}. Pass a path "
+               "in a folder you can write to.")
+        raise InvalidParameterError(msg, parameter="html", value=path) from err
+    print(f"HTML written to {path}")
 
 
 def _split(value: str | None) -> list[str]:
@@ -112,9 +123,15 @@ def _params(items: Sequence[str], methods: Sequence[str],
     for item in items:
         key, eq, raw = item.partition("=")
         name, dot, field = key.partition(".")
-        if not (eq and dot and name and field) or name not in (*methods, *metrics):
+        chosen = ", ".join((*methods, *metrics))
+        if not (eq and dot and name and field):
             msg = (f"--param {item!r} must look like NAME.FIELD=VALUE with NAME one of the "
-                   f"chosen methods or metrics ({', '.join((*methods, *metrics))}).")
+                   f"chosen methods or metrics ({chosen}), e.g. occlusion.window=2.")
+            raise InvalidParameterError(msg, parameter="param", value=item)
+        if name not in (*methods, *metrics):
+            msg = (f"--param {item!r} sets a parameter of {name!r}, which is not one of the "
+                   f"chosen methods or metrics ({chosen}). Add it to --methods or --metrics, "
+                   "or fix the name.")
             raise InvalidParameterError(msg, parameter="param", value=item)
         try:
             value = json.loads(raw)
@@ -140,6 +157,12 @@ def _quiet_ray(quiet: bool) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .batch import score
+    from .batch._score import describe_failures
+    from .exceptions import InvalidParameterError
+
+    if args.add and not args.resume:
+        msg = "--add extends an existing output; pass it with --resume (xai score --resume --add)."
+        raise InvalidParameterError(msg, parameter="add", value=True)
 
     methods, metric_names = _split(args.methods), _split(args.metrics)
     method_params, metric_params = _params(args.param or [], methods, metric_names)
@@ -147,7 +170,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         _quiet_ray(args.quiet)
     table = score(
         args.model, args.data, methods=methods or ["auto"], metrics=metric_names,
-        output=args.out, engine=args.engine, batch_size=args.batch_size, resume=args.resume,
+        output=args.out, engine=args.engine, batch_size=args.batch_size,
+        resume="add" if args.add else args.resume,
         random_state=args.random_state, id_column=args.id_column,
         input_columns=_split(args.columns) or None, method_params=method_params,
         metric_params=metric_params, target=args.target, hash_inputs=args.hash_inputs,
@@ -162,41 +186,54 @@ def _cmd_score(args: argparse.Namespace) -> int:
                    f"{summary['examples_per_s']:.2f}")])
     print(f"Scores written to {args.out}")
     if summary["rows_failed"]:
-        print(f"error: {summary['rows_failed']} of {summary['rows']} rows failed; see the "
-              "'status' and 'error' columns.", file=sys.stderr)
+        print(f"xai: error: {describe_failures(summary)}. See the 'status' and 'error' columns "
+              f"of {args.out}.", file=sys.stderr)
         return 1
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``xai: error: ... (see xai score --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"xai: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xai`` command."""
-    parser = argparse.ArgumentParser(prog="xai", description="Post-hoc explanations of ML models.")
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
+    parser = _Parser(prog="xai", description="Post-hoc explanations of ML models.",
+                     parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="explain the embedded demo models; write an HTML report")
+    add = functools.partial(sub.add_parser, parents=[common])
+    demo = add("demo", help="explain the embedded demo models; write an HTML report")
     demo.add_argument("--out", default="xai-demo", help="output folder (default: ./xai-demo)")
     demo.add_argument("--n-reviews", type=int, default=5)
     demo.add_argument("--n-applicants", type=int, default=5)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_cmd_demo)
-    methods = sub.add_parser("methods", help="list the registered methods")
+    methods = add("methods", help="list the registered methods")
     methods.set_defaults(func=_cmd_methods)
-    metrics = sub.add_parser("metrics", help="list the registered metrics")
+    metrics = add("metrics", help="list the registered metrics")
     metrics.set_defaults(func=_cmd_metrics)
-    exp = sub.add_parser("explain", help="explain texts or credit applicants with a demo model")
+    exp = add("explain", help="explain texts or credit applicants with a demo model")
     exp.add_argument("--model", default="demo-sentiment", help="demo-sentiment or demo-credit")
     exp.add_argument("--text", action="append", help="text to explain (repeatable)")
     exp.add_argument("--row", type=int, action="append",
                      help="held-out applicant of demo-credit to explain (repeatable; default 0)")
-    exp.add_argument("--method", default="integrated_gradients")
+    exp.add_argument("--method", default="auto",
+                     help="a method name (xai methods); default: the best one for the model")
     exp.add_argument("--random-state", type=int, default=0)
     exp.add_argument("--html", help="write an HTML heatmap here")
     exp.set_defaults(func=_cmd_explain)
-    _add_score(sub)
+    _add_score(add)
     return parser
 
 
-def _add_score(sub: Any) -> None:
-    sc = sub.add_parser("score", help="explain and evaluate a whole data set into Parquet/JSONL")
+def _add_score(add: Any) -> None:
+    sc = add("score", help="explain and evaluate a whole data set into Parquet/JSONL")
     sc.add_argument("--model", required=True,
                     help="demo-credit, demo-sentiment, a Hugging Face model folder, a .skops "
                          "file, or package.module:function")
@@ -205,7 +242,10 @@ def _add_score(sub: Any) -> None:
     sc.add_argument("--methods", default="auto", help="comma-separated method names")
     sc.add_argument("--metrics", default="", help="comma-separated metric names")
     sc.add_argument("--out", required=True, help="output file, .parquet or .jsonl")
-    sc.add_argument("--resume", action="store_true", help="finish an interrupted job")
+    sc.add_argument("--resume", action="store_true",
+                    help="finish an interrupted job (the settings must be the recorded ones)")
+    sc.add_argument("--add", action="store_true",
+                    help="with --resume: score the --methods missing from a finished output")
     sc.add_argument("--engine", choices=("local", "ray"), default="local")
     sc.add_argument("--num-workers", type=int, default=None, help="Ray actors (default 2)")
     sc.add_argument("--address", default=None, help="address of an existing Ray cluster")
@@ -226,17 +266,40 @@ def _add_score(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``xai`` console script."""
+    """Entry point of the ``xai`` console script.
+
+    A user's mistake (a typed `XAIError`, or an OSError on a path the user gave) prints one line,
+    ``xai: error: ...``, and returns 2; ``--debug`` raises it with its traceback instead. Any
+    other exception is a bug and keeps its traceback.
+    """
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args))
-    except Exception as err:  # the message of a typed error is the user's fix
-        from .exceptions import XAIError
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("xai: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        line = _user_error(err)
+        if line is None or debug:
+            raise
+        print(f"xai: error: {line}", file=sys.stderr)
+        return 2
 
-        if isinstance(err, XAIError):
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
+
+def _user_error(err: Exception) -> str | None:
+    """The message of a user's mistake on one line; None for a bug."""
+    from .exceptions import XAIError
+
+    if isinstance(err, XAIError):
+        text = str(err)
+    elif isinstance(err, OSError) and err.filename is not None:
+        text = f"{err.filename}: {err.strerror or err}"
+    else:
+        return None
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 if __name__ == "__main__":
