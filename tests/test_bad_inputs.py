@@ -28,7 +28,6 @@ from bad_inputs import (
     cases,
     configured,
     explain_with,
-    fixing,
     fixture,
     raises,
     works,
@@ -127,9 +126,7 @@ def _required(name: str) -> list[str]:
             and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=fixing("E", n in ("olm", "input_marginalization")))
-    for n in METHODS.names() if _required(n)])
+@pytest.mark.parametrize("name", [n for n in METHODS.names() if _required(n)])
 def test_an_incompatible_model_is_named_before_missing_parameters(name):
     # OLM on a tabular model says it is text-only rather than ask for a resampler first.
     fx, adapter, msg = _incompatible(name)

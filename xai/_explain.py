@@ -89,13 +89,18 @@ def explain(
         instance = method
     else:
         name = select_method(adapter) if method == "auto" else method
-        instance = make_method(name, method_params)
+        instance = make_method(name, method_params, adapter)
     return instance.explain(adapter, inputs, target=target, batch_size=batch_size,
                             random_state=random_state)
 
 
-def make_method(name: str, params: Mapping[str, Any]) -> Method:
-    """Instantiate the registered method ``name`` with ``params`` (typed errors for bad fields)."""
+def make_method(name: str, params: Mapping[str, Any],
+                adapter: ModelAdapter | None = None) -> Method:
+    """Instantiate the registered method ``name`` with ``params`` (typed errors for bad fields).
+
+    With ``adapter``, a method that cannot explain its model is refused (IncompatibleModelError)
+    right after the parameter names are checked, before a required parameter is asked for.
+    """
     cls = METHODS.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(params) - set(fields))
@@ -105,6 +110,8 @@ def make_method(name: str, params: Mapping[str, Any]) -> Method:
                f"of {cls.__name__}: {valid}.")
         raise InvalidParameterError(msg, owner=cls.__name__, parameter=unknown[0],
                                     value=params[unknown[0]])
+    if adapter is not None:
+        cls.check_supports(adapter)
     missing = [n for n, f in fields.items() if n not in params and
                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:

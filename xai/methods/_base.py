@@ -103,21 +103,28 @@ class Method(ABC):
         return (adapter.modality in cls.modalities
                 and cls.requirements(adapter.modality) in adapter.capabilities)
 
-    def check_compatible(self, adapter: ModelAdapter) -> None:
-        """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""
+    @classmethod
+    def check_supports(cls, adapter: ModelAdapter) -> None:
+        """Raise IncompatibleModelError if the class cannot explain models behind ``adapter``
+        (a capability or the modality is missing). Checked before the parameters when a method
+        is made by name, so a text-only method on a tabular model says so first."""
         from .._explain import compatible_methods
 
-        if self.supports(adapter):
+        if cls.supports(adapter):
             return
         works = ", ".join(compatible_methods(adapter)) or "none"
-        missing = self.requirements(adapter.modality) & ~adapter.capabilities
-        if adapter.modality not in self.modalities:
-            msg = (f"Method {self.name!r} does not support {adapter.modality!r} inputs "
+        missing = cls.requirements(adapter.modality) & ~adapter.capabilities
+        if adapter.modality not in cls.modalities:
+            msg = (f"Method {cls.name!r} does not support {adapter.modality!r} inputs "
                    f"({adapter!r}). Methods that work with this model: {works}.")
         else:
-            msg = (f"Method {self.name!r} needs {'+'.join(missing.names())}, but {adapter!r} "
+            msg = (f"Method {cls.name!r} needs {'+'.join(missing.names())}, but {adapter!r} "
                    f"does not provide it. Methods that work with this model: {works}.")
-        raise IncompatibleModelError(msg, method=self.name, compatible=compatible_methods(adapter))
+        raise IncompatibleModelError(msg, method=cls.name, compatible=compatible_methods(adapter))
+
+    def check_compatible(self, adapter: ModelAdapter) -> None:
+        """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""
+        self.check_supports(adapter)
 
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
         """The feature space of each example (granularity and baseline from the fields)."""

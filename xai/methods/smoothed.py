@@ -98,6 +98,11 @@ class Smoothed(Method):
         """The inner method's convention (read by the Explanation and the metrics)."""
         return bool(getattr(self.method, "multiply_by_inputs", self.method.multiply_by_inputs_))
 
+    @classmethod
+    def check_supports(cls, adapter: ModelAdapter) -> None:
+        """By name only the default inner method is reachable: check that configuration."""
+        cls().check_compatible(adapter)
+
     def check_compatible(self, adapter: ModelAdapter) -> None:
         """Tensor modalities only, and the inner method must be able to explain the model."""
         from .._explain import compatible_methods
