@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -13,12 +14,13 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._target import resolve_target
-from .._validation import Constraint, check_params, check_random_state
+from .._validation import Constraint, check_params, check_random_state, fmt_value
 from ..adapters import as_adapter
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import IncompatibleModelError, InvalidExplanationError, InvalidParameterError
 from ..explanation import Explanation, ResolvedTarget
 from ..features._base import FeatureSpace
+from ._budget import Cost, check_cost, input_row_bytes
 
 __all__ = ["AttributionOutput", "Method", "example_generators"]
 
@@ -79,6 +81,7 @@ class Method(ABC):
             scores = adapter.predict_batched(batch, bs)
             tgt = resolve_target(adapter, scores, target)
             features = self.feature_spaces(adapter, batch)
+            self.check_cost(batch, features, tgt.n_outputs, bs)
             out = self._attribute(adapter, batch, features, tgt, batch_size=bs, rng=rng)
         return self._pack(out, adapter, batch, features, tgt, scores)
 
@@ -126,6 +129,27 @@ class Method(ABC):
         """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""
         self.check_supports(adapter)
 
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost | None:
+        """Up-front estimate of a call's model rows and memory; None for a method whose cost is
+        fixed by the input (no sampling budget).
+
+        Parameters
+        ----------
+        features : the feature space of each example
+        n_outputs : explained outputs per example
+        batch_size : rows per model call
+        row_bytes : bytes of one model input row
+        """
+        return None
+
+    def check_cost(self, batch: Batch, features: tuple[FeatureSpace, ...], n_outputs: int,
+                   batch_size: int) -> None:
+        """Refuse an absurd budget (InvalidParameterError with the estimate) before any work."""
+        cost = self.cost(features, n_outputs, batch_size, input_row_bytes(batch))
+        if cost is not None:
+            check_cost(cost)
+
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
         """The feature space of each example (granularity and baseline from the fields)."""
         return adapter.features(  # type: ignore[call-arg]  # every adapter accepts owner
@@ -168,13 +192,14 @@ def _pad_values(values: torch.Tensor | Sequence[torch.Tensor],
 
 
 def _resolve_batch_size(batch_size: Any, adapter: ModelAdapter, owner: str) -> int:
-    if batch_size == "auto":
+    if isinstance(batch_size, str) and batch_size == "auto":
         return DEFAULT_BATCH_SIZE.get(adapter.modality, 256)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    ok = isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)
+    if not ok or batch_size < 1:
         msg = (f"The 'batch_size' parameter of {owner} must be an int in the range [1, inf) or "
-               f"'auto'. Got {batch_size!r} instead.")
+               f"'auto'. Got {fmt_value(batch_size)} instead.")
         raise InvalidParameterError(msg, owner=owner, parameter="batch_size", value=batch_size)
-    return batch_size
+    return int(batch_size)  # a huge one is refused by check_cost when its chunk cannot fit
 
 
 def example_generators(rng: torch.Generator, n: int) -> list[torch.Generator]:

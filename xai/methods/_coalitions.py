@@ -31,13 +31,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .._validation import Interval, check_param, fmt_value
 from ..exceptions import InvalidParameterError
+from ._budget import Cost, Moments, check_cost
+from ._hierarchy import UnitValue, hierarchical
 
 __all__ = [
     "AnswerGame",
@@ -52,7 +54,6 @@ __all__ = [
 ]
 
 ValueFunction = Callable[[torch.Tensor], torch.Tensor]
-U = TypeVar("U", bound=Hashable)
 
 _POS_INT = [Interval(int, 1, None, closed="left")]
 _NONNEG_INT = [Interval(int, 0, None, closed="left")]
@@ -127,6 +128,10 @@ def _check_exact(n_players: int, max_exact: int, owner: str) -> None:
                f"(n_permutations) or hierarchical explanations for many players.")
         raise InvalidParameterError(msg, owner=owner, parameter="max_exact", value=max_exact,
                                     constraint=f">= {2**n_players}")
+    # every coalition is built and evaluated at once: refuse what cannot fit
+    check_cost(Cost(owner, "max_exact", max_exact, 2**n_players, 16 + n_players, 2**n_players,
+                    holds="coalitions", unit="coalitions", fix=f"below 2**{n_players} = {2**n_players}, so that "
+                    "permutation sampling (n_permutations) is used."))
 
 
 def exact_shapley(value: ValueFunction, n_players: int, *, max_exact: int = 1024,
@@ -190,9 +195,12 @@ def permutation_shapley(value: ValueFunction, n_players: int, *, n_permutations:
     Every permutation's marginal contributions telescope to v(all) - v(empty), so efficiency holds
     exactly for any number of permutations. With ``antithetic=True`` each permutation is paired
     with its reverse, which makes the estimate exact for games with at most pairwise interactions.
-    The empty and full coalitions are evaluated once; the proper prefixes of all permutations are
-    deduplicated (memoised) and evaluated in chunks of ``batch_size`` rows, so
-    ``n_evaluations <= 2 + n_permutations * (D - 1)`` and ``<= 2^D``.
+    The empty and full coalitions are evaluated once; the proper prefixes are deduplicated
+    (memoised: no coalition is evaluated twice) and evaluated in chunks of ``batch_size`` rows,
+    so ``n_evaluations <= 2 + n_permutations * (D - 1)`` and ``<= 2^D``. Permutations are drawn
+    and credited a chunk at a time (about ``batch_size`` prefix rows) and folded into running
+    moments, so memory grows with the distinct coalitions seen, not with ``n_permutations``; a
+    budget whose evaluations or memo cannot fit is refused up front.
 
     Parameters
     ----------
@@ -212,7 +220,12 @@ def permutation_shapley(value: ValueFunction, n_players: int, *, n_permutations:
     GameResult
         ``values`` and ``stderr`` of shape (D,) or (D, A).
     """
-    owner = "permutation_shapley"
+    return _permutation(value, n_players, n_permutations=n_permutations, antithetic=antithetic,
+                        generator=generator, batch_size=batch_size, owner="permutation_shapley")
+
+
+def _permutation(value: ValueFunction, n_players: int, *, n_permutations: int, antithetic: bool,
+                 generator: torch.Generator, batch_size: int, owner: str) -> GameResult:
     check_param(owner, "n_players", n_players, _NONNEG_INT)
     check_param(owner, "n_permutations", n_permutations, _POS_INT)
     check_param(owner, "batch_size", batch_size, _POS_INT)
@@ -227,29 +240,73 @@ def permutation_shapley(value: ValueFunction, n_players: int, *, n_permutations:
         v0 = _evaluate(value, torch.zeros(1, 0, dtype=torch.bool), batch_size, owner)
         empty = v0.new_zeros((0, *v0.shape[1:]))
         return GameResult(empty, empty.clone(), v0[0], v0[0], 1, False)
-    perms = _permutations(d, n_permutations, antithetic, generator)  # (P, D)
-    rank = torch.empty_like(perms)
-    rank.scatter_(1, perms, torch.arange(d).expand(perms.shape[0], d))
-    prefixes = rank.unsqueeze(1) < torch.arange(1, d).view(1, -1, 1)  # (P, D-1, D)
+    check_cost(_permutation_cost(d, n_permutations, batch_size, owner))
+    memo = _Memo(value, batch_size, owner)
     ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
-    if d > 1:
+    group = 2 if antithetic else 1
+    per_chunk = max(group, batch_size // max(d - 1, 1) // group * group)
+    moments = Moments()
+    for start in range(0, n_permutations, per_chunk):
+        perms = _permutations(d, min(per_chunk, n_permutations - start), antithetic, generator)
+        rank = torch.empty_like(perms)
+        rank.scatter_(1, perms, torch.arange(d).expand(perms.shape[0], d))
+        prefixes = rank.unsqueeze(1) < torch.arange(1, d).view(1, -1, 1)  # (P, D-1, D)
         middle, inverse = torch.unique(prefixes.reshape(-1, d), dim=0, return_inverse=True)
-    else:
-        middle, inverse = torch.zeros(0, d, dtype=torch.bool), torch.zeros(0, dtype=torch.int64)
-    v = _evaluate(value, torch.cat([ends, middle]), batch_size, owner)
-    trail = v.shape[1:]
-    chain = torch.cat([v[0].expand(perms.shape[0], 1, *trail),
-                       v[2 + inverse].reshape(perms.shape[0], max(d - 1, 0), *trail),
-                       v[1].expand(perms.shape[0], 1, *trail)], dim=1)  # (P, D + 1, ...)
-    gains = chain[:, 1:] - chain[:, :-1]  # gain of the k-th added player
-    index = perms.reshape(*perms.shape, *([1] * len(trail))).expand_as(gains)
-    contrib = torch.zeros_like(gains).scatter_(1, index, gains)  # by player id
-    if antithetic:
-        contrib = contrib.reshape(-1, 2, *contrib.shape[1:]).mean(1)
-    m = contrib.shape[0]
-    stderr = (contrib.std(0, unbiased=True) / math.sqrt(m) if m > 1
-              else torch.full_like(contrib[0], float("nan")))
-    return GameResult(contrib.mean(0), stderr, v[0], v[1], int(v.shape[0]), False)
+        v = memo(torch.cat([ends, middle]) if start == 0 else middle)
+        v_mid = v[2:] if start == 0 else v
+        v0, v1 = memo(ends)
+        trail = v0.shape
+        chain = torch.cat([v0.expand(perms.shape[0], 1, *trail),
+                           v_mid[inverse].reshape(perms.shape[0], d - 1, *trail),
+                           v1.expand(perms.shape[0], 1, *trail)], dim=1)  # (P, D + 1, ...)
+        gains = chain[:, 1:] - chain[:, :-1]  # gain of the k-th added player
+        index = perms.reshape(*perms.shape, *([1] * len(trail))).expand_as(gains)
+        contrib = torch.zeros_like(gains).scatter_(1, index, gains)  # by player id
+        moments.add(contrib.reshape(-1, 2, *contrib.shape[1:]).mean(1) if antithetic
+                    else contrib)
+    v0, v1 = memo(ends)
+    mean, stderr = moments.result(v0.dtype)
+    return GameResult(mean, stderr, v0, v1, len(memo.rows), False)
+
+
+def _permutation_cost(d: int, n_permutations: int, batch_size: int, owner: str) -> Cost:
+    """Coalitions visited (2 + n_permutations * (D - 1), each evaluated at most once) and the
+    memo of distinct ones (at most 2^D, about 200 bytes each)."""
+    rows = 2 + n_permutations * (d - 1)
+    distinct = min(rows, 2**d) if d < 63 else rows
+    return Cost(owner, "n_permutations", n_permutations, rows, d, batch_size,
+                held_bytes=distinct * (d + 200), holds="coalitions", unit="coalitions",
+                held="memo of distinct coalitions",
+                fix="the standard error shrinks as 1/sqrt(n_permutations).")
+
+
+class _Memo:
+    """Each coalition's value, evaluated once (``batch_size`` rows per call) and read back with
+    the game's latest number of columns (earlier rows zero-padded)."""
+
+    def __init__(self, value: ValueFunction, batch_size: int, owner: str) -> None:
+        self.value, self.batch_size, self.owner = value, batch_size, owner
+        self.rows: dict[bytes, torch.Tensor] = {}
+        self.width: int | None = None  # columns of a 2-D game so far
+
+    def __call__(self, keep: torch.Tensor) -> torch.Tensor:
+        """Values of the rows of ``keep`` (m, D); rows not seen before are evaluated, in order."""
+        keys = [r.tobytes() for r in np.packbits(keep.numpy(), axis=1)]
+        new: list[int] = []
+        for i, k in enumerate(keys):
+            if k not in self.rows:
+                self.rows[k] = torch.empty(0)  # placeholder: first row of this coalition
+                new.append(i)
+        if new:
+            out = _evaluate(self.value, keep[new], self.batch_size, self.owner)
+            if out.dim() == 2:
+                self.width = max(self.width or 0, out.shape[1])
+            self.rows.update(zip((keys[i] for i in new), out, strict=True))
+        got = [self.rows[k] for k in keys]
+        if self.width is not None:
+            got = [torch.nn.functional.pad(r, (0, self.width - r.shape[-1])) for r in got]
+        dtype = functools.reduce(torch.promote_types, [r.dtype for r in got])
+        return torch.stack([r.to(dtype) for r in got])
 
 
 class AnswerGame:
@@ -345,101 +402,3 @@ def shapley_shubik(generate: Callable[[torch.Tensor], Sequence[str]], n_players:
                                   antithetic=antithetic, generator=generator,
                                   batch_size=batch_size)
     return dataclasses.replace(res, answers=tuple(answers))
-
-
-@dataclasses.dataclass(frozen=True)
-class UnitValue(Generic[U]):
-    """One player of one level of a hierarchical explanation.
-
-    ``parent`` is the index (in the returned list) of the entry this unit came from at the level
-    above: the expanded unit for a sub-unit, the same unit for a unit carried over whole, None at
-    the top level. ``expanded`` says whether the unit was split at the next level.
-    """
-
-    level: int
-    unit: U
-    value: torch.Tensor
-    score: float
-    expanded: bool
-    parent: int | None
-
-
-def _scores(values: torch.Tensor) -> torch.Tensor:
-    """|value| normalised by the level's sum of |values| (per column), max over columns."""
-    mag = values.abs().reshape(values.shape[0], -1).to(torch.float64)
-    total = mag.sum(0, keepdim=True)
-    norm = torch.where(total > 0, mag / total.clamp_min(1e-300), torch.zeros_like(mag))
-    return norm.max(1).values if norm.shape[1] else torch.zeros(values.shape[0])
-
-
-def _thresholds(threshold: float | Sequence[float], levels: int) -> list[float]:
-    owner = "hierarchical"
-    check_param(owner, "levels", levels, _POS_INT)
-    items = [threshold] * (levels - 1) if isinstance(threshold, int | float) else list(threshold)
-    ok = len(items) == levels - 1 and all(
-        Interval(float, 0, 1).is_satisfied_by(t) for t in items)
-    if not ok:
-        msg = (f"The 'threshold' parameter of hierarchical must be a float in [0, 1] or a "
-               f"sequence of levels - 1 = {levels - 1} such floats. Got {fmt_value(threshold)} "
-               f"instead.")
-        raise InvalidParameterError(msg, owner=owner, parameter="threshold", value=threshold)
-    return [float(t) for t in items]
-
-
-def hierarchical(explain_level: Callable[[list[U]], torch.Tensor],
-                 expand: Callable[[U], Sequence[U]], units: Sequence[U], *, levels: int,
-                 threshold: float | Sequence[float]) -> list[UnitValue[U]]:
-    """Hierarchical explanation: explain units, expand the important ones, explain again.
-
-    Level 0 explains ``units``. After level z, every unit *of depth z* whose normalised score
-    ``|value| / sum(|values| at this level)`` (max over answer columns) strictly exceeds
-    ``threshold[z]`` is replaced by ``expand(unit)`` (an empty list means it cannot be split).
-    The players of level z + 1 are the sub-units of the expanded units **plus every other unit
-    of level z as one whole player** (never split later). This flat choice keeps each level a
-    plain Shapley game over at most (#kept + #sub-units) players, so efficiency holds per level;
-    the reference code instead nests permutations (Owen values), which this does not reproduce.
-    Stops after ``levels`` levels or when nothing was expanded.
-
-    Parameters
-    ----------
-    explain_level : callable
-        ``explain_level(players) -> Tensor (n_players,) or (n_players, A)``.
-    expand : callable
-        ``expand(unit) -> list of sub-units`` (e.g. a document's sentences).
-    units : sequence
-        Top-level units (e.g. documents).
-    levels : int
-        Number of levels, e.g. 3 for document -> sentence -> word.
-    threshold : float or sequence of levels - 1 floats in [0, 1]
-
-    Returns
-    -------
-    list of UnitValue
-        Every player of every explained level, in level order; ``parent`` links form the tree.
-    """
-    thresholds = _thresholds(threshold, levels)
-    entries: list[UnitValue[U]] = []
-    current: list[tuple[U, int | None, bool]] = [(u, None, True) for u in units]
-    for z in range(levels):
-        if not current:
-            break
-        players = [u for u, _, _ in current]
-        values = torch.as_tensor(explain_level(players))
-        if values.ndim not in (1, 2) or values.shape[0] != len(players):
-            msg = (f"The 'explain_level' function of hierarchical must return a tensor of shape "
-                   f"(n,) or (n, A) for n = {len(players)} players. Got {fmt_value(values)} "
-                   f"instead.")
-            raise InvalidParameterError(msg, owner="hierarchical", parameter="explain_level",
-                                        value=values)
-        scores = _scores(values)
-        nxt: list[tuple[U, int | None, bool]] = []
-        for i, (unit, parent, fresh) in enumerate(current):
-            split = fresh and z < levels - 1 and float(scores[i]) > thresholds[min(z, levels - 2)]
-            children = list(expand(unit)) if split else []
-            idx = len(entries)
-            entries.append(UnitValue(z, unit, values[i], float(scores[i]), bool(children), parent))
-            nxt.extend([(c, idx, True) for c in children] if children else [(unit, idx, False)])
-        if not any(e.expanded for e in entries if e.level == z):
-            break
-        current = nxt
-    return entries

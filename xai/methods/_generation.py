@@ -27,7 +27,7 @@ from ..adapters._causal_rows import RowRunner
 from ..exceptions import InvalidInputError, InvalidParameterError, InvalidTargetError
 from ..explanation import Explanation, ResolvedTarget
 from ..features.segments import Prompt, SpanFeatures, as_prompt, split_span
-from ._coalitions import AnswerGame, GameResult, _exact, hierarchical, permutation_shapley
+from ._coalitions import AnswerGame, GameResult, _exact, _permutation, hierarchical
 
 __all__ = ["GenerationGame", "explain_generation"]
 
@@ -186,13 +186,15 @@ def top_units(game: GenerationGame, granularity: str, level: int) -> list[Unit]:
 
 
 def solve(value: Callable[[torch.Tensor], torch.Tensor], n_players: int, *, max_exact: int,
-          n_permutations: int, antithetic: bool, rng: torch.Generator) -> GameResult:
-    """Exact Shapley values when 2^D <= max_exact, else permutation sampling."""
+          n_permutations: int, antithetic: bool, rng: torch.Generator,
+          batch_size: int) -> GameResult:
+    """Exact Shapley values when 2^D <= max_exact, else permutation sampling (``batch_size``
+    coalitions per value call, so memory does not grow with n_permutations)."""
     if 2**n_players <= max_exact:
         return _exact(value, n_players, max_exact=max_exact, batch_size=None,
                       owner="ShapleySampling")
-    return permutation_shapley(value, n_players, n_permutations=n_permutations,
-                               antithetic=antithetic, generator=rng, batch_size=10**9)
+    return _permutation(value, n_players, n_permutations=n_permutations, antithetic=antithetic,
+                        generator=rng, batch_size=batch_size, owner="ShapleySampling")
 
 
 def check_players(n: int, max_players: int, granularity: Any) -> None:
@@ -255,7 +257,8 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
         else:
             value = game.log_prob(spans, target_ids)
         res = solve(value, len(units), max_exact=method.max_exact,
-                    n_permutations=method.n_permutations, antithetic=method.antithetic, rng=rng)
+                    n_permutations=method.n_permutations, antithetic=method.antithetic, rng=rng,
+                    batch_size=batch_size)
         if method.value == "answer":
             res = dataclasses.replace(res, answers=tuple(value.answers))  # type: ignore[attr-defined]
         results.append(res)

@@ -73,7 +73,9 @@ def score_replacements(adapter: ModelAdapter, fs: TextFeatures, resampler: Token
         texts.extend(replace_span(text, span, cand.words[int(k)]) for k in idx)
         weights.append(w)
         counts.append(len(idx))
-    batch = adapter.prepare(texts)
-    probs = class_probabilities(adapter, adapter.predict_batched(batch, batch_size))
+    # tokenized batch_size texts at a time: memory does not grow with the number of candidates
+    scores = [adapter.predict_batched(adapter.prepare(texts[start:start + batch_size]),
+                                      batch_size) for start in range(0, len(texts), batch_size)]
+    probs = class_probabilities(adapter, torch.cat(scores))
     return Replacements(cands, weights, list(torch.split(probs, counts)),
                         math.ceil(len(texts) / batch_size))

@@ -16,6 +16,7 @@ from ..exceptions import ConvergenceWarning, InvalidParameterError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, relative_gap, warn_if
+from ._budget import Cost
 
 __all__ = ["IntegratedGradients"]
 
@@ -33,7 +34,9 @@ class IntegratedGradients(Method):
     Tensor inputs use ``captum.attr.IntegratedGradients``; text models use
     ``captum.attr.LayerIntegratedGradients`` on the input word embeddings, with the baseline
     ``[CLS] [PAD] ... [PAD] [SEP]`` (special tokens kept, so they get exactly 0). The path is
-    split into chunks of ``batch_size`` rows, so memory does not grow with ``n_steps``.
+    split into chunks of ``batch_size`` rows (captum's ``internal_batch_size``), so the model's
+    memory does not grow with ``n_steps``; only the quadrature table does (see :meth:`cost`), and
+    a budget that cannot fit is refused up front.
 
     Parameters
     ----------
@@ -98,6 +101,19 @@ class IntegratedGradients(Method):
     def requirements(cls, modality: str) -> Capability:
         # text gradients are taken at the embedding layer
         return cls.requires | Capability.EMBEDDINGS if modality == "text" else cls.requires
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """n_steps forward and backward rows per example and output, ``batch_size`` at a time;
+        plus the quadrature table: numpy's Gauss-Legendre nodes need an n_steps x n_steps
+        float64 matrix, captum's Riemann nodes two lists of n_steps floats."""
+        n = self.n_steps
+        table = 8 * n * n if self.integration == "gausslegendre" else 64 * n
+        return Cost("IntegratedGradients", "n_steps", n, len(features) * n_outputs * n,
+                    4 * row_bytes, batch_size, held_bytes=table, holds="path inputs",
+                    held="quadrature table",
+                    fix="Gauss-Legendre converges with 20-300 nodes; for a finer path use "
+                        "integration='riemann_trapezoid', whose table grows linearly.")
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,

@@ -18,6 +18,7 @@ from ..exceptions import InvalidParameterError, MissingDependencyError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method
+from ._budget import Cost
 from ._perturb import score_masks
 
 __all__ = ["KernelShap"]
@@ -102,6 +103,23 @@ class KernelShap(Method):
     def _test_params(cls) -> list[dict[str, Any]]:
         # Fewer than the 2**d - 2 coalitions for d >= 5, so shap samples and seeds matter.
         return [{"n_samples": 24}, {"n_samples": 24, "l1_reg": "num_features(2)"}]
+
+    def samples(self, n_features: int) -> int:
+        """Coalitions shap evaluates for ``n_features`` (its "auto" rule and 2**d - 2 cap)."""
+        n = 2 * n_features + 2048 if self.n_samples == "auto" else int(self.n_samples)
+        return max(min(n, 2**n_features - 2 if n_features <= 30 else 2**30), 0)
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """shap builds all of an example's coalitions at once: float64 data, mask matrix and
+        regression copies, about 40 bytes per coalition and feature."""
+        n = [self.samples(f.n_features) for f in features]
+        held = max((k * max(f.n_features, 1) * 40 for k, f in zip(n, features, strict=True)),
+                   default=0)
+        return Cost("KernelShap", "n_samples", self.n_samples, sum(n) + 2 * len(features),
+                    row_bytes + 8 * n_outputs, batch_size, held_bytes=held,
+                    held="shap's coalition matrices",
+                    fix="shap's 'auto' (2 * n_features + 2048) is usually enough.")
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,

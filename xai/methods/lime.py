@@ -18,10 +18,12 @@ from ..exceptions import MissingDependencyError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, example_generators
-from ._perturb import score_masks
+from ._budget import Cost
+from ._perturb import row_pieces, stream_scores
 
 __all__ = ["Lime"]
 
+_CHUNK_CELLS = 2**20  # mask cells drawn at a time
 _SELECTION = ("none", "auto", "forward_selection", "highest_weights", "lasso_path")
 
 
@@ -106,32 +108,55 @@ default="none"
         if n_features == 0:
             return np.ones((self.n_samples, 0), dtype=bool)
         n_removed = npr.integers(1, n_features + 1, self.n_samples - 1)
-        rank = npr.random((self.n_samples - 1, n_features)).argsort(1).argsort(1)
-        removed = rank < n_removed[:, None]  # a uniform random subset of n_removed features
-        return np.concatenate([np.ones((1, n_features), dtype=bool), ~removed])
+        out = np.ones((self.n_samples, n_features), dtype=bool)
+        step = max(1, _CHUNK_CELLS // n_features)  # the ranks take 24 bytes a cell: chunk them
+        for start in range(0, self.n_samples - 1, step):
+            stop = min(start + step, self.n_samples - 1)
+            rank = npr.random((stop - start, n_features)).argsort(1).argsort(1)
+            out[1 + start:1 + stop] = rank >= n_removed[start:stop, None]  # kept features
+        return out
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """n_samples model rows per example; lime fits on all of an example's masks at once
+        (float64 data and its copies: about 48 bytes per sample and feature)."""
+        d_max = max((f.n_features for f in features), default=0)
+        return Cost("Lime", "n_samples", self.n_samples, self.n_samples * len(features),
+                    row_bytes + 4 * n_outputs, batch_size,
+                    held_bytes=2 * self.n_samples * max(d_max, 1) * 48,
+                    held="sample matrices and the local fit's copies",
+                    fix="LIME's local fit rarely changes beyond a few thousand samples.")
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
         lime_base = _import_lime_base()
         gens = example_generators(rng, len(features))
-        masks = [self.sample_masks(f.n_features, g) for f, g in zip(features, gens, strict=True)]
-        seeds = [int_seed(g) for g in gens]
-        scores, n_calls = score_masks(adapter, features, [torch.from_numpy(m) for m in masks],
-                                      batch_size=batch_size)
-        values, r2, intercepts = [], [], []
-        for i, (m, s) in enumerate(zip(masks, scores, strict=True)):
-            labels = s[:, target.indices[i]].double().numpy()  # (n_samples, n_outputs)
+        masks: dict[int, np.ndarray] = {}  # built when the scorer reaches an example
+        scores: dict[int, list[torch.Tensor]] = {}
+        fits: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+        def rows(i: int, start: int, stop: int) -> torch.Tensor:
+            if i not in masks:
+                masks[i] = self.sample_masks(features[i].n_features, gens[i])
+            return torch.from_numpy(masks[i][start:stop])
+
+        def take(i: int, s: torch.Tensor) -> None:
+            scores.setdefault(i, []).append(s)
+            if sum(p.shape[0] for p in scores[i]) < self.n_samples:
+                return
+            labels = torch.cat(scores.pop(i))[:, target.indices[i]].double().numpy()
             explainer = lime_base.LimeBase(partial(_kernel, kernel_width=self.kernel_width),
-                                           random_state=seeds[i])
-            v, sc, b = self._fit(explainer, m.astype(np.float64), labels)
-            values.append(v)
-            r2.append(sc)
-            intercepts.append(b)
-        extras = {"score": torch.stack(r2), "intercept": torch.stack(intercepts),
+                                           random_state=int_seed(gens[i]))
+            fits.append(self._fit(explainer, masks.pop(i).astype(np.float64), labels))
+
+        pieces = row_pieces([self.n_samples] * len(features), rows, batch_size)
+        n_calls = stream_scores(adapter, features, pieces, take, batch_size=batch_size)
+        extras = {"score": torch.stack([f[1] for f in fits]),
+                  "intercept": torch.stack([f[2] for f in fits]),
                   "n_model_calls": torch.tensor(n_calls),
-                  "n_rows": torch.tensor(sum(m.shape[0] for m in masks))}
-        return AttributionOutput(values, extras=extras)
+                  "n_rows": torch.tensor(self.n_samples * len(features))}
+        return AttributionOutput([f[0] for f in fits], extras=extras)
 
     def _fit(self, explainer: Any, data: np.ndarray,
              labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -15,7 +15,8 @@ from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method
-from ._perturb import score_masks
+from ._budget import Cost
+from ._perturb import row_pieces, stream_scores
 
 __all__ = ["Occlusion"]
 
@@ -27,7 +28,8 @@ class Occlusion(Method):
 
     ``value_j = mean over windows W containing j of f(x) - f(x with W removed)``. With
     ``window=1`` this is leave-one-out. All masks of all examples go through the model together,
-    ``batch_size`` rows per call, plus one all-removed row per example for ``base_values``.
+    ``batch_size`` rows per call, plus one all-removed row per example for ``base_values``; the
+    masks are built as the calls reach them, so memory is bounded by ``batch_size`` rows.
 
     Parameters
     ----------
@@ -66,31 +68,76 @@ class Occlusion(Method):
     def _test_params(cls) -> list[dict[str, Any]]:
         return [{}, {"window": 2}]
 
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """One row per window plus one all-removed row per example, ``batch_size`` at a time."""
+        d_max = max((f.n_features for f in features), default=0)
+        rows = sum(len(self._starts(f.n_features)) + 1 for f in features)
+        return Cost("Occlusion", "stride", self.stride, rows, row_bytes + d_max + 4 * n_outputs,
+                    batch_size, fix="a larger stride or window, or coarser features.")
+
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
-        keeps, covers = zip(*(self._masks(f.n_features) for f in features), strict=True)
-        scores, n_calls = score_masks(adapter, features, keeps, batch_size=batch_size)
         full = target.explained_scores()
-        values, base = [], []
-        for i, (s, cover) in enumerate(zip(scores, covers, strict=True)):
-            s = s[:, target.indices[i]]  # (n_windows + 1, n_outputs)
-            drop = full[i] - s[:-1]  # (n_windows, n_outputs)
-            total = cover.T.float() @ drop  # (n_features, n_outputs)
-            values.append((total / cover.sum(0).clamp_min(1).unsqueeze(1)).T)
-            base.append(s[-1])
+        runs = [_Windows(self._starts(f.n_features), min(self.window, f.n_features),
+                         f.n_features, target.indices[i], full[i])
+                for i, f in enumerate(features)]
+        pieces = row_pieces([r.n_rows for r in runs],
+                            lambda i, start, stop: runs[i].masks(start, stop), batch_size)
+        n_calls = stream_scores(adapter, features, pieces, lambda i, s: runs[i].take(s),
+                                batch_size=batch_size)
         extras = {"n_model_calls": torch.tensor(n_calls),
-                  "n_rows": torch.tensor(sum(k.shape[0] for k in keeps))}
-        return AttributionOutput(values, base_values=torch.stack(base), extras=extras)
+                  "n_rows": torch.tensor(sum(r.n_rows for r in runs))}
+        return AttributionOutput([r.values() for r in runs],
+                                 base_values=torch.stack([r.base for r in runs]), extras=extras)
 
-    def _masks(self, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keep-masks (one per window, then all-removed) and window coverage (n_windows, n_f)."""
+    def _starts(self, n_features: int) -> list[int]:
+        """First feature of each window; the last window reaches the last feature."""
         width = min(self.window, n_features)
         starts = list(range(0, n_features - width + 1, self.stride))
-        if starts[-1] != n_features - width:  # the last window reaches the last feature
+        if starts[-1] != n_features - width:
             starts.append(n_features - width)
-        cover = torch.zeros(len(starts), n_features, dtype=torch.bool)
-        for r, s in enumerate(starts):
-            cover[r, s:s + width] = True
-        keep = torch.cat([~cover, torch.zeros(1, n_features, dtype=torch.bool)])
-        return keep, cover
+        return starts
+
+
+class _Windows:
+    """One example's windows, streamed: keep-masks out (one per window, then all-removed), and
+    the drops folded into per-feature sums as their scores come in."""
+
+    def __init__(self, starts: list[int], width: int, d: int, outputs: torch.Tensor,
+                 full: torch.Tensor) -> None:
+        self.starts, self.width, self.d = torch.tensor(starts), width, d
+        self.outputs, self.full = outputs, full
+        self.n_rows = len(starts) + 1
+        self.total = torch.zeros(d, len(outputs))
+        self.done = 0  # rows taken
+        self.base = full.new_zeros(len(outputs))
+
+    def _cover(self, start: int, stop: int) -> torch.Tensor:
+        """(rows, d) bool: the features each window of rows ``start:stop`` removes."""
+        first = self.starts[start:stop].unsqueeze(1)
+        at = torch.arange(self.d).unsqueeze(0)
+        return (at >= first) & (at < first + self.width)
+
+    def masks(self, start: int, stop: int) -> torch.Tensor:
+        keep = ~self._cover(start, stop)
+        if stop == self.n_rows:  # the all-removed row, for base_values
+            keep = torch.cat([keep, torch.zeros(1, self.d, dtype=torch.bool)])
+        return keep
+
+    def take(self, scores: torch.Tensor) -> None:
+        s = scores[:, self.outputs]  # (rows, n_outputs)
+        start, stop = self.done, self.done + s.shape[0]
+        self.done = stop
+        if stop == self.n_rows:
+            self.base, s = s[-1], s[:-1]
+        drop = self.full - s  # (windows, n_outputs)
+        self.total += self._cover(start, start + s.shape[0]).T.float() @ drop
+
+    def values(self) -> torch.Tensor:
+        """Mean drop over the windows covering each feature, (n_outputs, d)."""
+        count = torch.zeros(self.d + 1).index_add_(0, self.starts, torch.ones(len(self.starts)))
+        count = count.index_add_(0, self.starts + self.width, -torch.ones(len(self.starts)))
+        count = count.cumsum(0)[:-1]
+        return (self.total / count.clamp_min(1).unsqueeze(1)).T

@@ -15,9 +15,12 @@ from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, example_generators
+from ._budget import Cost
 from ._resample import check_resampler, class_probabilities, score_replacements, word_features
 
 __all__ = ["OLM"]
+
+_DRAW_CHUNK = 2**16  # replacements drawn at a time
 
 
 @register_method("olm")
@@ -113,6 +116,21 @@ class OLM(Method):
         if self.n_samples is None:
             keep = (probs > 0).nonzero()[:, 0]
             return keep, probs[keep] / probs[keep].sum()
-        draws = torch.multinomial(probs.float(), self.n_samples, replacement=True, generator=gen)
-        uniq, counts = torch.unique(draws, return_counts=True)
-        return uniq, counts.double() / self.n_samples
+        counts = torch.zeros(probs.shape[0], dtype=torch.int64)
+        for start in range(0, self.n_samples, _DRAW_CHUNK):  # bounded memory for any n_samples
+            k = min(_DRAW_CHUNK, self.n_samples - start)
+            draws = torch.multinomial(probs.float(), k, replacement=True, generator=gen)
+            counts += torch.bincount(draws, minlength=probs.shape[0])
+        uniq = counts.nonzero()[:, 0]
+        return uniq, counts[uniq].double() / self.n_samples
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost | None:
+        """n_samples replacement draws per word (the classifier scores only distinct ones)."""
+        if self.n_samples is None:
+            return None
+        draws = self.n_samples * sum(f.n_features for f in features)
+        return Cost("OLM", "n_samples", self.n_samples, draws, 8, _DRAW_CHUNK,
+                    holds="draws", unit="replacement draws",
+                    fix="the Monte-Carlo error shrinks as 1/sqrt(n_samples); n_samples=None "
+                        "takes the exact expectation over the resampler's candidates.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,8 @@ from ..explanation import Explanation, ResolvedTarget
 from ..features._base import FeatureSpace
 from ..features.segments import GRANULARITIES
 from ._base import AttributionOutput, Method, example_generators, pad_stack
-from ._perturb import score_masks
+from ._budget import Cost, Moments
+from ._perturb import row_pieces, stream_scores
 
 __all__ = ["ShapleySampling"]
 
@@ -39,7 +41,8 @@ class ShapleySampling(Method):
     Parameters
     ----------
     n_permutations : int, default=50
-        Permutations per example (pairs count twice). Cost: n_permutations * (d - 1) + 2 model rows.
+        Permutations per example (pairs count twice). Cost: n_permutations * (d - 1) + 2 model
+        rows, built and scored ``batch_size`` at a time (see :meth:`cost`).
     antithetic : bool, default=True
         Pair each permutation with its reverse (n_permutations must then be even).
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
@@ -169,47 +172,144 @@ class ShapleySampling(Method):
         return [{"n_permutations": 4}, {"n_permutations": 3, "antithetic": False}]
 
     def permutations(self, n_features: int, gen: torch.Generator) -> torch.Tensor:
-        """The sampled orderings, (n_permutations, n_features)."""
-        n_draw = self.n_permutations // 2 if self.antithetic else self.n_permutations
-        perms = torch.stack([torch.randperm(n_features, generator=gen) for _ in range(n_draw)])
-        if self.antithetic:
-            perms = torch.stack([perms, perms.flip(1)], dim=1).reshape(-1, n_features)
-        return perms
+        """The sampled orderings, (n_permutations, n_features), as :meth:`explain` draws them."""
+        draws = _Draws(n_features, self.n_permutations, self.antithetic, gen)
+        return torch.stack([draws.perm(p) for p in range(self.n_permutations)])
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """n_permutations * (d - 1) + 2 model rows per example, ``batch_size`` at a time."""
+        d_max = max((f.n_features for f in features), default=0)
+        rows = sum(self.n_permutations * max(f.n_features - 1, 0) + 2 for f in features)
+        return Cost("ShapleySampling", "n_permutations", self.n_permutations, rows,
+                    row_bytes + d_max + 4 * n_outputs, batch_size,
+                    fix="extras['stderr'] shrinks as 1/sqrt(n_permutations), so a few hundred "
+                        "are usually enough; or explain fewer examples or coarser features.")
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
         gens = example_generators(rng, len(features))
-        perms = [self.permutations(f.n_features, g) for f, g in zip(features, gens, strict=True)]
-        keeps = [_chain_masks(p) for p in perms]
-        scores, n_calls = score_masks(adapter, features, keeps, batch_size=batch_size)
-        values, stderr, base = [], [], []
-        for i, (p, s) in enumerate(zip(perms, scores, strict=True)):
-            v, se, b = self._credit(p, s[:, target.indices[i]])
-            values.append(v)
-            stderr.append(se)
-            base.append(b)
-        extras = {"stderr": pad_stack(stderr), "n_model_calls": torch.tensor(n_calls),
-                  "n_rows": torch.tensor(sum(k.shape[0] for k in keeps))}
-        return AttributionOutput(values, base_values=torch.stack(base), extras=extras)
+        chains = [_Chain(_Draws(f.n_features, self.n_permutations, self.antithetic, g),
+                         target.indices[i]) for i, (f, g) in enumerate(zip(features, gens,
+                                                                              strict=True))]
+        pieces = row_pieces([c.n_rows for c in chains],
+                            lambda i, start, stop: chains[i].masks(start, stop), batch_size)
+        n_calls = stream_scores(adapter, features, pieces, lambda i, s: chains[i].take(s),
+                                batch_size=batch_size)
+        results = [c.result() for c in chains]
+        extras = {"stderr": pad_stack([r[1] for r in results]),
+                  "n_model_calls": torch.tensor(n_calls),
+                  "n_rows": torch.tensor(sum(c.n_rows for c in chains))}
+        return AttributionOutput([r[0] for r in results],
+                                 base_values=torch.stack([r[2] for r in results]), extras=extras)
 
-    def _credit(self, perms: torch.Tensor,
-                scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Marginal contributions from chain scores: values, stderr (n_out, d), f(baseline)."""
+
+class _Draws:
+    """The permutations of one example, drawn in order only as they are needed.
+
+    Permutation ``p`` is the ``p``-th ``randperm`` of ``gen`` (with ``antithetic``, ``2q`` is the
+    ``q``-th draw and ``2q + 1`` its reverse). Permutations the caller has finished with are
+    dropped (:meth:`release`), so only those between the mask builder and the scores are held.
+    """
+
+    def __init__(self, d: int, n: int, antithetic: bool, gen: torch.Generator) -> None:
+        self.d, self.n, self.antithetic, self.gen = d, n, antithetic, gen
+        self.held: collections.deque[torch.Tensor] = collections.deque()
+        self.first = 0  # index of held[0]
+
+    def perm(self, p: int) -> torch.Tensor:
+        while self.first + len(self.held) <= p:
+            drawn = torch.randperm(self.d, generator=self.gen)
+            self.held.append(drawn)
+            if self.antithetic:
+                self.held.append(drawn.flip(0))
+        return self.held[p - self.first]
+
+    def release(self, upto: int) -> None:
+        """Forget permutations before ``upto``."""
+        while self.first < upto and self.held:
+            self.held.popleft()
+            self.first += 1
+
+
+class _Chain:
+    """One example's permutation game, streamed: keep-masks out in row order, credits in.
+
+    Rows: the empty and the full coalition, then for each permutation its d - 1 proper prefixes
+    (k = 1..d-1). Scored rows are credited as soon as whole permutations (antithetic pairs) are
+    in, and folded into running moments, so memory does not grow with ``n_permutations``.
+    """
+
+    def __init__(self, draws: _Draws, outputs: torch.Tensor) -> None:
+        self.draws, self.outputs = draws, outputs
+        self.step = max(draws.d - 1, 0)  # rows per permutation
+        self.n_rows = 2 + draws.n * self.step
+        self.ends: torch.Tensor | None = None  # scores of the empty and full coalitions
+        self.buffer: list[torch.Tensor] = []
+        self.done = 0  # permutations credited
+        self.moments = Moments()
+
+    def masks(self, start: int, stop: int) -> torch.Tensor:
+        """Keep-mask rows ``start:stop``."""
+        d = self.draws.d
+        rows = torch.arange(start, stop)
+        out = (rows == 1).unsqueeze(1).expand(-1, d).clone()  # row 0 empty, row 1 full
+        mid = rows[rows >= 2] - 2
+        if mid.numel():
+            p, k = mid // self.step, mid % self.step + 1
+            first = int(p[0])
+            perms = torch.stack([self.draws.perm(q) for q in range(first, int(p[-1]) + 1)])
+            rank = torch.empty_like(perms).scatter_(1, perms, torch.arange(d).expand_as(perms))
+            out[rows >= 2] = rank[p - first] < k.unsqueeze(1)  # feature kept if among first k
+        return out
+
+    def take(self, scores: torch.Tensor) -> None:
+        """Credit newly scored rows (in row order)."""
+        self.buffer.append(scores[:, self.outputs])
+        if self.ends is None:  # the first two rows (they may come one at a time)
+            head = torch.cat(self.buffer)
+            if head.shape[0] < 2:
+                return
+            self.ends, self.buffer = head[:2], [head[2:]]
+        if self.step == 0:  # d <= 1: no prefixes to score (see result)
+            return
+        n_new = sum(b.shape[0] for b in self.buffer) // self.step
+        n_new -= n_new % (2 if self.draws.antithetic else 1)
+        if n_new == 0:
+            return
+        buf = torch.cat(self.buffer)
+        used = n_new * self.step
+        self.buffer = [buf[used:]]
+        perms = torch.stack([self.draws.perm(p) for p in range(self.done, self.done + n_new)])
+        self.moments.add(self._credit(perms, buf[:used]))
+        self.done += n_new
+        self.draws.release(self.done)
+
+    def _credit(self, perms: torch.Tensor, middle: torch.Tensor) -> torch.Tensor:
+        """Marginal contributions (draws, d, n_out) of whole permutations (pairs averaged)."""
         n_perm, d = perms.shape
-        empty, full, middle = scores[0], scores[1], scores[2:]
+        assert self.ends is not None
+        empty, full = self.ends[0], self.ends[1]
         chain = torch.cat([empty.expand(n_perm, 1, -1),
-                           middle.reshape(n_perm, d - 1, scores.shape[1]),
+                           middle.reshape(n_perm, self.step, -1),
                            full.expand(n_perm, 1, -1)], dim=1)  # (P, d + 1, o)
         gains = chain[:, 1:] - chain[:, :-1]  # (P, d, o): gain of the k-th added feature
         contrib = torch.zeros_like(gains)
         contrib.scatter_(1, perms.unsqueeze(-1).expand_as(gains), gains)  # by feature id
-        if self.antithetic:
+        if self.draws.antithetic:
             contrib = contrib.reshape(n_perm // 2, 2, d, -1).mean(1)
-        m = contrib.shape[0]
-        stderr = contrib.std(0, unbiased=True) / math.sqrt(m) if m > 1 else \
-            torch.full_like(contrib[0], float("nan"))
-        return contrib.mean(0).T, stderr.T, empty
+        return contrib
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Values and stderr (n_out, d), and f(baseline) (n_out,)."""
+        assert self.ends is not None
+        if self.step == 0:  # d <= 1: each permutation credits f(full) - f(empty) to the feature
+            gain = (self.ends[1] - self.ends[0]).unsqueeze(1)[:, :self.draws.d]
+            draws = self.draws.n // (2 if self.draws.antithetic else 1)
+            return gain, torch.full_like(gain, 0.0 if draws > 1 else math.nan), self.ends[0]
+        mean, stderr = self.moments.result(self.ends.dtype)
+        return mean.T, stderr.T, self.ends[0]
 
 
 def _check_granularity(granularity: Any) -> None:
@@ -227,13 +327,3 @@ def _check_granularity(granularity: Any) -> None:
         raise InvalidParameterError(msg, owner="ShapleySampling", parameter="granularity",
                                     value=granularity)
 
-
-def _chain_masks(perms: torch.Tensor) -> torch.Tensor:
-    """Rows: empty, full, then for each permutation the d - 1 proper prefixes (k = 1..d-1)."""
-    n_perm, d = perms.shape
-    rank = torch.empty_like(perms)
-    rank.scatter_(1, perms, torch.arange(d).expand(n_perm, d))  # position of each feature
-    k = torch.arange(1, d).view(1, d - 1, 1)
-    prefixes = rank.unsqueeze(1) < k  # (P, d - 1, d): feature kept if among the first k
-    ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
-    return torch.cat([ends, prefixes.reshape(-1, d)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -17,9 +17,12 @@ from ..exceptions import IncompatibleModelError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, example_generators, pad_stack
+from ._budget import Cost, Moments, check_cost
 from .integrated_gradients import IntegratedGradients
 
 __all__ = ["Smoothed"]
+
+_NOISE_CELLS = 2**20  # noise numbers drawn at a time
 
 
 @register_method("smoothed")
@@ -33,10 +36,12 @@ class Smoothed(Method):
     lower max-sensitivity: SENS_MAX(Phi_k) <= E_{z ~ k}[SENS_MAX(Phi, z)]. A modifier, not a
     subclass, like captum's ``NoiseTunnel``: ``Smoothed(method=xai.IntegratedGradients())``.
 
-    All ``n_samples`` noisy copies of all examples are explained in one call of the inner method,
-    with the inner ``target`` fixed to the outputs resolved at the clean input (the explained
-    class never changes with the noise). The noise of each example is drawn from its own
-    generator, seeded alike for every example, so a row's values do not depend on its batch.
+    The noisy copies of all examples go to the inner method ``batch_size`` copies per call (one
+    call when they fit), with the inner ``target`` fixed to the outputs resolved at the clean
+    input (the explained class never changes with the noise), and their values are folded into
+    running sums, so memory does not grow with ``n_samples``. The noise of each example is drawn
+    from its own generator, seeded alike for every example (2^20 numbers per draw), so a row's
+    values do not depend on its batch.
 
     Parameters
     ----------
@@ -63,8 +68,9 @@ class Smoothed(Method):
 
     ``base_values`` is the inner method's base value averaged over the noisy copies (its base
     value at x for baselines that do not depend on the input). Per-example extras of the inner
-    method are averaged over the copies; ``extras["stderr"]`` is the Monte-Carlo standard error
-    of the smoothed values (std over the copies / sqrt(n_samples)).
+    method are averaged over the copies and its counts (``n_*`` scalars) added up over its
+    calls; ``extras["stderr"]`` is the Monte-Carlo standard error of the smoothed values (std
+    over the copies / sqrt(n_samples)).
 
     References
     ----------
@@ -126,20 +132,43 @@ class Smoothed(Method):
         """The inner method's feature spaces (its baseline decides how features are removed)."""
         return self.method.feature_spaces(adapter, batch)
 
+    def noise_chunks(self, shape: Sequence[int], gen: torch.Generator,
+                     scale: float | None = None) -> Iterator[torch.Tensor]:
+        """The noise of one example, (copies, *shape) at a time, N(0, scale^2) elementwise
+        (``scale`` defaults to ``noise``): all ``n_samples`` copies in one draw when they hold
+        at most 2^20 numbers, else chunks of that size, drawn in order."""
+        step = max(1, _NOISE_CELLS // max(math.prod(shape), 1))
+        for start in range(0, self.n_samples, step):
+            k = min(step, self.n_samples - start)
+            yield torch.randn((k, *shape), generator=gen) * (self.noise if scale is None
+                                                              else scale)
+
     def noise_for(self, shape: Sequence[int], gen: torch.Generator) -> torch.Tensor:
         """The noise added to one example: (n_samples, *shape), N(0, noise^2) elementwise."""
-        return torch.randn((self.n_samples, *shape), generator=gen) * self.noise
+        return torch.cat(list(self.noise_chunks(tuple(shape), gen)))
 
     def draw_noise(self, n_examples: int, shape: Sequence[int],
                    random_state: int | torch.Generator | None = None) -> torch.Tensor:
         """The noise :meth:`explain` adds with the same ``random_state``, for ``n_examples``
         inputs of one-example ``shape``: (n_examples, n_samples, *shape)."""
         rng = check_random_state(random_state, owner=type(self).__name__)
-        return self._draw_noise(n_examples, shape, rng)
-
-    def _draw_noise(self, n: int, shape: Sequence[int], rng: torch.Generator) -> torch.Tensor:
-        gens = example_generators(rng, n)
+        gens = example_generators(rng, n_examples)
         return torch.stack([self.noise_for(tuple(shape), g) for g in gens])
+
+    def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
+             row_bytes: int) -> Cost:
+        """n_samples times the inner method's cost (at least one row per example and copy);
+        the inner method's own budget is checked first."""
+        inner = self.method.cost(features, n_outputs, batch_size, row_bytes)
+        if inner is not None:
+            check_cost(inner)
+        rows = inner.rows if inner is not None else len(features)
+        return Cost("Smoothed", "n_samples", self.n_samples, self.n_samples * rows,
+                    inner.row_bytes if inner is not None else row_bytes, batch_size,
+                    held_bytes=(inner.held_bytes if inner is not None else 0) + 4 * _NOISE_CELLS,
+                    holds="noisy copies", held=inner.held if inner is not None else "noise",
+                    fix="the standard error of the smoothing "
+                    "(extras['stderr']) shrinks as 1/sqrt(n_samples).")
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
@@ -147,23 +176,37 @@ class Smoothed(Method):
         if adapter.modality == "text":
             return self._attribute_text(adapter, batch, target, batch_size=batch_size, rng=rng)
         x = batch.inputs
-        n, s = x.shape[0], self.n_samples
-        eps = self._draw_noise(n, tuple(x.shape[1:]), rng).to(x.dtype)
-        noisy = (x.unsqueeze(1) + eps).reshape(n * s, *x.shape[1:])
-        inner_target = ResolvedTarget(target.indices.repeat_interleave(s, dim=0),
-                                      tuple(nm for nm in target.names for _ in range(s)))
-        inner = self.method.explain(adapter, noisy, target=inner_target, batch_size=batch_size,
-                                    random_state=int_seed(rng))
-        per_copy = inner.values.reshape(n, s, *inner.values.shape[1:])  # (n, s, o, d)
-        values = per_copy.mean(1)
-        stderr = per_copy.std(1) / math.sqrt(s) if s > 1 else torch.full_like(values, math.nan)
-        base = None if inner.base_values is None else \
-            inner.base_values.reshape(n, s, -1).mean(1)
-        extras = {k: _average_copies(v, n, s) for k, v in inner.extras.items()}
-        extras = {k: v for k, v in extras.items() if v is not None}
-        extras.update({"stderr": stderr, "n_inner_rows": torch.tensor(n * s)})
+        gens = example_generators(rng, x.shape[0])
+        seed = int_seed(rng)
+        acc = _Copies(x.shape[0])
+        group: list[tuple[int, torch.Tensor]] = []  # (example, noisy copies) for one inner call
+        for i, gen in enumerate(gens):
+            for eps in self.noise_chunks(tuple(x.shape[1:]), gen):
+                noisy = x[i] + eps.to(x.dtype)
+                while noisy.shape[0]:
+                    room = batch_size - sum(c.shape[0] for _, c in group)
+                    group.append((i, noisy[:room]))
+                    noisy = noisy[room:]
+                    if room <= group[-1][1].shape[0]:
+                        self._explain_group(adapter, group, target, batch_size, seed, acc)
+                        group = []
+        if group:
+            self._explain_group(adapter, group, target, batch_size, seed, acc)
+        values, stderr, base, extras = acc.result(self.n_samples)
+        extras.update({"stderr": stderr, "n_inner_rows": torch.tensor(x.shape[0] * self.n_samples)})
         return AttributionOutput(values, base_values=base, extras=extras)
 
+    def _explain_group(self, adapter: ModelAdapter, group: list[tuple[int, torch.Tensor]],
+                       target: ResolvedTarget, batch_size: int, seed: int, acc: _Copies) -> None:
+        """One inner call on at most ``batch_size`` noisy copies, each explaining the output
+        resolved at its clean input."""
+        owners = [i for i, c in group for _ in range(c.shape[0])]
+        inner_target = ResolvedTarget(target.indices[owners],
+                                      tuple(target.names[i] for i in owners))
+        inner = self.method.explain(adapter, torch.cat([c for _, c in group]),
+                                    target=inner_target, batch_size=batch_size,
+                                    random_state=seed)
+        acc.add(owners, inner)
 
     def _attribute_text(self, adapter: Any, batch: Batch, target: ResolvedTarget, *,
                         batch_size: int, rng: torch.Generator) -> AttributionOutput:
@@ -177,16 +220,17 @@ class Smoothed(Method):
         values, stderr, base = [], [], []
         for i, gen in enumerate(gens):
             row = batch.take([i])
-            length = int(row.tensors["attention_mask"].sum())
-            eps = torch.randn((self.n_samples, length, layer.weight.shape[1]), generator=gen)
-            copies = [self._explain_noisy(adapter, layer, row, target.take([i]), e * scale,
-                                          batch_size, seed) for e in eps]
-            per_copy = torch.stack([c.values[0] for c in copies])  # (s, o, d)
-            values.append(per_copy.mean(0))
-            stderr.append(per_copy.std(0) / math.sqrt(self.n_samples) if self.n_samples > 1
-                          else torch.full_like(per_copy[0], math.nan))
-            if copies[0].base_values is not None:
-                base.append(torch.stack([c.base_values[0] for c in copies]).mean(0))
+            shape = (int(row.tensors["attention_mask"].sum()), layer.weight.shape[1])
+            acc = _Copies(1)
+            for eps in self.noise_chunks(shape, gen, scale):
+                for e in eps:
+                    acc.add([0], self._explain_noisy(adapter, layer, row, target.take([i]), e,
+                                                     batch_size, seed))
+            v, se, b, _ = acc.result(self.n_samples)
+            values.append(v[0])
+            stderr.append(se[0])
+            if b is not None:
+                base.append(b[0])
         extras = {"stderr": pad_stack(stderr), "embedding_noise_std": torch.tensor(scale)}
         return AttributionOutput(values, base_values=torch.stack(base) if base else None,
                                  extras=extras)
@@ -204,15 +248,55 @@ class Smoothed(Method):
             handle.remove()
 
 
+class _Copies:
+    """Running mean and spread, per example, of the inner explanations of its noisy copies."""
+
+    def __init__(self, n: int) -> None:
+        self.values = [Moments() for _ in range(n)]
+        self.base = [Moments() for _ in range(n)]
+        self.per_row: dict[str, list[Moments]] = {}
+        self.dtypes: dict[str, torch.dtype] = {}
+        self.scalars: dict[str, Any] = {}
+
+    def add(self, owners: list[int], inner: Any) -> None:
+        """Fold in one inner Explanation whose row r explains a copy of example owners[r]."""
+        idx = torch.tensor(owners)
+        for i in sorted(set(owners)):
+            rows = idx == i
+            self.values[i].add(inner.values[rows])
+            if inner.base_values is not None:
+                self.base[i].add(inner.base_values[rows])
+            for k, v in inner.extras.items():
+                if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == len(owners) \
+                        and v.is_floating_point():
+                    self.per_row.setdefault(k, [Moments() for _ in self.values])[i].add(v[rows])
+                    self.dtypes[k] = v.dtype
+        for k, v in inner.extras.items():
+            if not isinstance(v, torch.Tensor) or v.dim() == 0:
+                self.scalars[k] = _merge_scalar(k, self.scalars.get(k), v)
+
+    def result(self, n_samples: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
+                                              dict[str, Any]]:
+        """Values and stderr (n, o, d), base values (n, o) or None, and the merged extras."""
+        means = [m.result(torch.float32) for m in self.values]
+        values = torch.stack([m for m, _ in means])
+        stderr = torch.stack([se for _, se in means])
+        base = (torch.stack([m.result(torch.float32)[0] for m in self.base])
+                if self.base[0].count else None)
+        extras = dict(self.scalars)
+        for k, ms in self.per_row.items():
+            if all(m.count == n_samples for m in ms):  # averaged over every copy
+                extras[k] = torch.stack([m.result(self.dtypes[k])[0] for m in ms])
+        return values, stderr, base, extras
 
 
-def _average_copies(value: Any, n: int, s: int) -> Any:
-    """A per-row extra of the inner explanation averaged over each example's copies; scalars
-    are kept; anything else (not per row) is dropped (None)."""
-    if not isinstance(value, torch.Tensor):
+def _merge_scalar(key: str, before: Any, value: Any) -> Any:
+    """Scalar extras of successive inner calls: counts (``n_*``, not ``*_per_*``) add up,
+    anything else keeps its first value."""
+    if before is None:
         return value
-    if value.dim() == 0:
-        return value
-    if value.shape[0] == n * s and value.is_floating_point():
-        return value.reshape(n, s, *value.shape[1:]).mean(1)
-    return None
+    count = key.startswith("n_") and "_per_" not in key and isinstance(value, torch.Tensor) \
+        and not value.is_floating_point()
+    return before + value if count else before
+
+
