@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -93,6 +93,21 @@ class HFCausalLMAdapter(ModelAdapter):
         enc = self.tokenizer(list(texts), return_offsets_mapping=True,
                              return_special_tokens_mask=True, verbose=False)
         check_has_tokens(texts, enc["special_tokens_mask"], enc["offset_mapping"])
+        return self._batch(texts, enc)
+
+    def encode(self, texts: Sequence[str]) -> Batch:
+        """Tokenize texts that a method built (coalitions of a prompt), without input checks.
+
+        ``prepare`` refuses a user's empty or token-less text; a method that removes every
+        player of a prompt legitimately asks for the empty prompt (just BOS), so it uses this.
+        """
+        texts = tuple(texts)
+        enc = self.tokenizer(list(texts), return_offsets_mapping=True,
+                             return_special_tokens_mask=True, verbose=False)
+        return self._batch(texts, enc)
+
+    def _batch(self, texts: tuple[str, ...], enc: Any) -> Batch:
+        """BOS-prefixed, truncated, left-padded rows of a tokenizer encoding."""
         rows = []
         for i in range(len(texts)):
             ids = list(enc["input_ids"][i])

@@ -83,7 +83,7 @@ class GenerationGame:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each (wrapped) prompt, BOS as the adapter adds it; never empty."""
-        batch = self.adapter.prepare(list(texts))
+        batch = self.adapter.encode(list(texts))  # may be empty: all players removed
         ids, mask = batch.tensors["input_ids"], batch.tensors["attention_mask"].bool()
         rows = [ids[i][mask[i]].tolist() for i in range(len(texts))]
         filler = self.adapter.bos_id if self.adapter.bos_id is not None else self.adapter.pad_id
@@ -92,7 +92,7 @@ class GenerationGame:
     def features(self, spans: Sequence[tuple[int, int]], *, wrapped: bool = True) -> SpanFeatures:
         """The players as a feature space; ``wrapped=False`` renders the bare prompt text."""
         wrap = self.wrap if (self.chat_template and wrapped) else None
-        return SpanFeatures(self.prompt.text, spans, self.adapter.prepare, wrap)
+        return SpanFeatures(self.prompt.text, spans, self.adapter.encode, wrap)
 
     # -- targets ----------------------------------------------------------------------------
     def generated(self) -> list[int]:

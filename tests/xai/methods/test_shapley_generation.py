@@ -241,3 +241,19 @@ def test_long_prompt_is_truncated_from_the_left_with_a_warning():
     assert any("truncated from the left" in str(w.message) for w in caught)
     torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
                                rtol=0, atol=1e-5)
+
+
+def test_a_prompt_of_one_player_gets_the_whole_gain(lm):
+    # One player: its Shapley value is v(prompt) - v(empty prompt), where the empty prompt is
+    # BOS alone. The method asks for that empty prompt itself, so the adapter's refusal of a
+    # user's empty text must not apply to it (it once made every one-unit prompt fail).
+    exp = xai.explain(lm, "the cat sat", method="shapley_sampling", target=" a mat",
+                      random_state=0)
+    target = lm.tokenizer("the cat sat a mat", add_special_tokens=False)["input_ids"][3:]
+    full = alone_log_probs(lm, "the cat sat", target)
+    bos = [lm.bos_id] if lm.bos_id is not None else [lm.pad_id]
+    ids = torch.tensor([bos + target])
+    lp = lm.token_log_probs(ids, torch.ones_like(ids))[0]
+    empty = torch.tensor([lp[k, t].item() for k, t in enumerate(target)], dtype=torch.float64)
+    assert exp.values.shape == (1, len(target), 1)
+    torch.testing.assert_close(exp.values[0, :, 0].double(), full - empty, rtol=0, atol=1e-5)
