@@ -20,7 +20,7 @@ from xai import METHODS
 from xai.testing import AdapterFixture, adapter_fixtures
 
 __all__ = ["CAUSAL_LM", "FIXTURES", "LABELLED_FIRST", "NUMERIC", "cases", "configured",
-           "explain_with", "fixing", "fixture", "raises", "works"]
+           "explain_with", "fixture", "raises", "works"]
 
 
 def _causal_lm_case() -> tuple[Any, Any]:
@@ -76,11 +76,6 @@ def raises(exc: type[BaseException], message: str, *, whole: bool = True) -> Any
     """pytest.raises matching ``message`` literally: the whole message, or a part of it."""
     pattern = re.escape(message)
     return pytest.raises(exc, match=f"^{pattern}$" if whole else pattern)
-
-
-def fixing(who: str, condition: bool = True) -> Any:
-    """Strict xfail for a case another slice of issue 10 is fixing now."""
-    return pytest.mark.xfail(condition, strict=True, reason=f"issue 10: {who} fixing")
 
 
 def fixture(name: str) -> AdapterFixture:

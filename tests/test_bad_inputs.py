@@ -9,8 +9,9 @@ test_bad_inputs_metrics.py; the shared fixtures and matchers in bad_inputs.py.
 
 Not repeated here: an invalid value for every constraint of every method parameter is the
 conformance suite's ``check_invalid_params`` (tests/test_common.py::test_method_conforms,
-ids ``<method>(...)-check_invalid_params``), and every incompatible fixture is its
-``check_incompatible_adapter``.
+ids ``<method>(...)-check_invalid_params``), every incompatible fixture is its
+``check_incompatible_adapter``, and an absurd sampling budget of each sampler is
+tests/xai/methods/test_budget.py.
 """
 
 from __future__ import annotations
