@@ -188,8 +188,10 @@ def _check_same_model(explanation: xai.Explanation, adapter: ModelAdapter, name:
         raise InvalidExplanationError(msg) from err
     top = int(explanation.target.indices.max())
     if scores.shape[1] <= top:
-        msg = (f"The explanation explains output {top}, but this model has {scores.shape[1]} "
-               "outputs. Score an explanation with the model that produced it.")
+        n_out = scores.shape[1]
+        msg = (f"The explanation explains output {top}, but this model has {n_out} "
+               f"output{'s' if n_out != 1 else ''}. Score an explanation with the model that "
+               "produced it.")
         raise InvalidExplanationError(msg)
     if explanation.predictions is not None:
         now = scores.gather(1, explanation.target.indices)

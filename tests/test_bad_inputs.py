@@ -67,9 +67,28 @@ def test_an_unknown_parameter_is_named_with_the_valid_ones(name):
 @pytest.mark.parametrize("name", METHODS.names())
 def test_an_instance_with_keyword_parameters_is_a_type_error(name):
     fx = fixture("torch_mlp")
-    msg = "Pass parameters either in the Method instance or as keyword arguments, not both."
+    instance = configured(name)
+    msg = ("Pass parameters either in the Method instance or as keyword arguments, not both. "
+           f"Got {instance!r} and the keyword arguments window: put them in the instance "
+           "(dataclasses.replace(method, ...)) or pass "
+           f"method={type(instance).name!r} with keyword arguments.")
     with raises(TypeError, msg):
-        xai.explain(fx.model, fx.inputs, method=configured(name), window=2)
+        xai.explain(fx.model, fx.inputs, method=instance, window=2)
+
+
+@pytest.mark.parametrize(("model", "option", "accepted"), [
+    ("sklearn_logreg", "device", "response, background"),
+    ("torch_mlp", "colour",
+     "modality, output_names, background, device, feature_names"),
+])
+def test_an_unknown_adapter_option_lists_the_adapter_options(model, option, accepted):
+    fx = fixture(model)
+    adapter = type(fx.adapter()).__name__
+    msg = (f"The 'adapter_options' [{option!r}] are not options of {adapter}, which this model "
+           f"is wrapped in. Its options are: {accepted}.")
+    with raises(xai.InvalidParameterError, msg) as err:
+        xai.explain(fx.model, fx.inputs, adapter_options={option: "x"})
+    assert (err.value.parameter, err.value.value) == ("adapter_options", [option])
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, "big", True])
@@ -248,8 +267,8 @@ def _target_message(case: str, fx: AdapterFixture) -> tuple[Any, str]:
         "unknown_label": ("maybe", "Target 'maybe' is not an output of this model. Valid targets: "
                           f"{shown or 'none (the model has no labels)'} (or indices "
                           f"0-{n_out - 1})."),
-        "float": (1.5, wrong_kind.format("float")),
-        "bool": (True, wrong_kind.format("bool")),
+        "float": (1.5, wrong_kind.format("1.5 (float)")),
+        "bool": (True, wrong_kind.format("True (bool)")),
         "list_too_long": ([0] * (n + 1), f"The 'target' list has {n + 1} entries, but there are "
                           f"{n} examples. Pass one target per example, or a single int or label "
                           "for all."),

@@ -83,8 +83,11 @@ def explain(
     adapter = as_adapter(model, **(adapter_options or {}))
     if isinstance(method, Method):
         if method_params:
+            names = ", ".join(sorted(method_params))
             msg = ("Pass parameters either in the Method instance or as keyword arguments, "
-                   "not both.")
+                   f"not both. Got {method!r} and the keyword arguments {names}: put them in "
+                   f"the instance (dataclasses.replace(method, ...)) or pass "
+                   f"method={type(method).name!r} with keyword arguments.")
             raise TypeError(msg)
         instance = method
     else:

@@ -52,7 +52,8 @@ def resolve_target(adapter: ModelAdapter, scores: torch.Tensor, target: Any) -> 
         idx = torch.tensor([[_one(t, names, n_out)] for t in items], dtype=torch.long)
     else:
         msg = (f"The 'target' parameter must be an int, a class label, a list with one per "
-               f"example, 'predicted', 'all' or None. Got {type(target).__name__} instead.")
+               f"example, 'predicted', 'all' or None. Got {target!r:.80} ({type(target).__name__}) "
+               "instead.")
         raise InvalidTargetError(msg, value=target)
     labels = tuple(tuple(_label(int(i), names) for i in row) for row in idx)
     return ResolvedTarget(idx, labels, scores)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ..exceptions import UnsupportedModelError
+from ..exceptions import InvalidParameterError, UnsupportedModelError
 from ._base import Batch, ModelAdapter
 from ._callable import CallableAdapter
 from ._sklearn import SklearnAdapter
@@ -52,6 +53,25 @@ def _is_causal_lm(model: Any) -> bool:
         return False
 
 
+def _construct(cls: type[ModelAdapter], *args: Any, **options: Any) -> ModelAdapter:
+    """``cls(*args, **options)``, refusing an option that ``cls`` does not take by name.
+
+    The options come from the user's ``adapter_options``: a typo there is an
+    ``InvalidParameterError`` that lists the adapter's options, not the constructor's TypeError.
+    """
+    params = list(inspect.signature(cls).parameters.values())[len(args):]
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        accepted = [p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            msg = (f"The 'adapter_options' {unknown} are not options of {cls.__name__}, which "
+                   f"this model is wrapped in. Its options are: {', '.join(accepted) or 'none'}.")
+            raise InvalidParameterError(msg, owner=cls.__name__, parameter="adapter_options",
+                                        value=unknown, constraint=", ".join(accepted))
+    return cls(*args, **options)
+
+
 def _is_hf_causal_pair(obj: Any) -> bool:
     return _is_hf_pair(obj) and _is_causal_lm(obj[0])
 
@@ -59,19 +79,19 @@ def _is_hf_causal_pair(obj: Any) -> bool:
 def _hf_causal_pair(obj: tuple[Any, Any], **options: Any) -> ModelAdapter:
     from ._causal import HFCausalLMAdapter
 
-    return HFCausalLMAdapter(obj[0], obj[1], **options)
+    return _construct(HFCausalLMAdapter, obj[0], obj[1], **options)
 
 
 def _hf_pair(obj: tuple[Any, Any], **options: Any) -> ModelAdapter:
     from ._transformers import HFClassifierAdapter
 
-    return HFClassifierAdapter(obj[0], obj[1], **options)
+    return _construct(HFClassifierAdapter, obj[0], obj[1], **options)
 
 
 def _hf_pipeline(obj: Any, **options: Any) -> ModelAdapter:
     from ._transformers import HFPipelineAdapter
 
-    return HFPipelineAdapter(obj, **options)
+    return _construct(HFPipelineAdapter, obj, **options)
 
 
 def _hf_model_alone(obj: Any, **options: Any) -> ModelAdapter:
@@ -119,6 +139,8 @@ def as_adapter(model: Any, /, **options: Any) -> ModelAdapter:
         return model
     for _, predicate, factory in ADAPTER_RULES:
         if predicate(model):
+            if isinstance(factory, type):
+                return _construct(factory, model, **options)
             return factory(model, **options)
     hidden = ("transformers model alone", "transformers causal LM + tokenizer")  # covered by pair
     kinds = "; ".join(name for name, _, _ in ADAPTER_RULES if name not in hidden)
