@@ -245,31 +245,6 @@ def test_ig_forward_calls_never_exceed_batch_size():
     torch.testing.assert_close(exp.values, big.values, rtol=1e-5, atol=1e-6)
 
 
-def test_smoothed_explains_its_copies_batch_size_rows_at_a_time(monkeypatch):
-    calls = []
-    original = xai.Occlusion.explain
-
-    def counting(self, model, inputs, **kwargs):
-        calls.append(len(inputs))
-        return original(self, model, inputs, **kwargs)
-
-    monkeypatch.setattr(xai.Occlusion, "explain", counting)
-    sm = xai.Smoothed(method=xai.Occlusion(), n_samples=40, noise=0.5)
-    adapter = xai.CallableAdapter(lambda a: (a**2).sum(1), n_features=6)
-    small = xai.explain(adapter, X3.numpy(), method=sm, batch_size=16, random_state=1)
-    assert calls == [16] * 7 + [8]
-    calls.clear()
-    whole = xai.explain(adapter, X3.numpy(), method=sm, batch_size=8192, random_state=1)
-    assert calls == [120]
-    torch.testing.assert_close(small.values, whole.values, rtol=0, atol=1e-6)
-    torch.testing.assert_close(small.extras["stderr"], whole.extras["stderr"], rtol=1e-5,
-                               atol=1e-7)
-    # Occlusion of sum x^2 is x^2: the mean over the drawn copies, exactly
-    eps = sm.draw_noise(3, (6,), random_state=1)
-    torch.testing.assert_close(small.values[:, 0], ((X3.unsqueeze(1) + eps) ** 2).mean(1),
-                               rtol=1e-5, atol=1e-5)
-
-
 def test_olm_draws_a_large_n_samples_in_chunks(tiny_bert):
     # 200,000 draws per word in chunks: weights are counts / n, so they sum to 1 exactly
     exp = xai.explain(tiny_bert, ["a fine movie"], method="olm", resampler=UniformResampler(),

@@ -68,7 +68,9 @@ def test_inner_target_is_fixed_to_the_class_explained_at_x():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_all_noisy_copies_in_one_inner_call(monkeypatch):
+@pytest.fixture
+def inner_calls(monkeypatch):
+    """The number of rows of every call Smoothed makes to its inner Occlusion."""
     calls = []
     original = xai.Occlusion.explain
 
@@ -77,10 +79,36 @@ def test_all_noisy_copies_in_one_inner_call(monkeypatch):
         return original(self, model, inputs, **kwargs)
 
     monkeypatch.setattr(xai.Occlusion, "explain", counting)
+    return calls
+
+
+def test_all_noisy_copies_in_one_inner_call(inner_calls):
+    calls = inner_calls
     x = np.random.default_rng(0).normal(size=(5, 4))
     xai.explain(models.mlp(n_in=4), x, method=xai.Smoothed(method=xai.Occlusion(), n_samples=6),
                 target=0, random_state=0)
     assert calls == [30]
+
+
+def test_copies_go_to_the_inner_method_batch_size_rows_at_a_time(inner_calls):
+    # bounded memory (issue 10): 120 noisy copies with batch_size=16 are 7 calls of 16 and one
+    # of 8, and give the values of one call with all 120
+    calls = inner_calls
+    x3 = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    sm = xai.Smoothed(method=xai.Occlusion(), n_samples=40, noise=0.5)
+    adapter = xai.CallableAdapter(lambda a: (a**2).sum(1), n_features=6)
+    small = xai.explain(adapter, x3.numpy(), method=sm, batch_size=16, random_state=1)
+    assert calls == [16] * 7 + [8]
+    calls.clear()
+    whole = xai.explain(adapter, x3.numpy(), method=sm, batch_size=8192, random_state=1)
+    assert calls == [120]
+    torch.testing.assert_close(small.values, whole.values, rtol=0, atol=1e-6)
+    torch.testing.assert_close(small.extras["stderr"], whole.extras["stderr"], rtol=1e-5,
+                               atol=1e-7)
+    # Occlusion of sum x^2 is x^2: the mean over the drawn copies, exactly
+    eps = sm.draw_noise(3, (6,), random_state=1)
+    torch.testing.assert_close(small.values[:, 0], ((x3.unsqueeze(1) + eps) ** 2).mean(1),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_forward_only_inner_method_on_a_callable_model():
