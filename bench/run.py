@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["AREAS", "CallCounter", "Row", "Section", "area_main", "interleaved_times", "load_area",
+__all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "interleaved_times", "load_area",
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
@@ -300,11 +300,27 @@ def load_area(name: str) -> Any:
     return module
 
 
+#: The peer libraries each area imports, checked before anything runs.
+PEERS: dict[str, tuple[str, ...]] = {"attribution": ("captum", "shap", "transformers"),
+                                     "metrics": ("captum", "quantus")}
+
+
+def missing_peers(areas: Sequence[str]) -> list[str]:
+    """The peer packages of ``areas`` that are not installed."""
+    names = sorted({name for area in areas for name in PEERS.get(area, ())})
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC_PATH.name}")
     args = parser.parse_args(argv)
+    missing = missing_peers(AREAS)
+    if missing:
+        print(f"bench: the peers {', '.join(missing)} are not installed. Install them with: "
+              'pip install -e ".[bench]"', file=sys.stderr)
+        return 2
     sys.modules.setdefault("run", sys.modules[__name__])  # area scripts import the helpers
     sections = [load_area(area).run(quick=args.quick) for area in AREAS]
     text = render(sections, quick=args.quick) if args.no_write else \

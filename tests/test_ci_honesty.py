@@ -98,3 +98,17 @@ def test_license_file_matches_pyproject():
     assert text.lstrip().startswith("Apache License")
     assert "Version 2.0, January 2004" in text[:300]
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_bench_peers_are_in_the_bench_extra_and_every_area_declares_them():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run as bench_run
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    assert set(bench_run.PEERS) == set(bench_run.AREAS)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    bench_extra = next(line for line in pyproject.splitlines() if line.startswith("bench = "))
+    for name in {n for names in bench_run.PEERS.values() for n in names}:
+        # captum and transformers come with the core and [all]; the rest must be in [bench]
+        assert name in {"captum", "transformers", "shap"} or name in bench_extra, name
