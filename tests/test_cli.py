@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import xai
-from xai.batch import read_rows, score
+from xai.batch import Job, read_rows, score
 from xai.demo import credit_baseline, load_credit_model, split_credit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,11 +69,9 @@ def test_score_writes_the_rows_of_the_python_api_and_counts_failures(applicants,
     summary = out.stdout.splitlines()
     assert summary[1].split()[:4] == ["12", "0", "22", "2"]
     rows = pd.DataFrame(read_rows(tmp_path / "scores.parquet"))
-    want = score("demo-credit", tmp_path / "applicants.csv",
-                 methods=["occlusion", "shapley_sampling"], metrics=["faithfulness_correlation"],
-                 method_params={"shapley_sampling": {"n_permutations": 8}},
-                 metric_params={"faithfulness_correlation": {"n_subsets": 20}}, random_state=2,
-                 show_progress=False)
+    job = Job(methods=["occlusion", ("shapley_sampling", {"n_permutations": 8})],
+              metrics=[("faithfulness_correlation", {"n_subsets": 20})], random_state=2)
+    want = score("demo-credit", tmp_path / "applicants.csv", job, show_progress=False)
     pd.testing.assert_frame_equal(rows.drop(columns="elapsed"), want.drop(columns="elapsed"))
     assert list(rows.loc[rows["status"] == "error", "id"]) == ["4", "4"]
 
@@ -143,7 +141,7 @@ def test_killed_job_resumes_to_the_uninterrupted_result(applicants, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1].split()[:2] == [str(36 - len(written)), str(len(written))]
     resumed = pd.DataFrame(read_rows(tmp_path / "scores.parquet"))
-    full = score("demo-credit", data, methods=["occlusion"], metrics=["complexity"],
+    full = score("demo-credit", data, Job(methods=["occlusion"], metrics=["complexity"]),
                  show_progress=False)
     assert resumed["id"].is_unique
     assert set(resumed["id"]) == set(full["id"])

@@ -40,7 +40,7 @@ def _print_table(header: Sequence[str], table: Sequence[Sequence[Any]]) -> None:
 def _cmd_metrics(args: argparse.Namespace) -> int:
     from .batch._chunk import metric_registry
 
-    registry = metric_registry()  # through the entry point: xai never imports metrics
+    registry = metric_registry()  # metrics, imported lazily (the application layer)
     header = ("metric", "aliases", "better", "modalities", "needs", "paper")
     table = []
     for name in registry.names():
@@ -156,7 +156,7 @@ def _quiet_ray(quiet: bool) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .batch import score
+    from .batch import Job, LocalEngine, RayEngine, score
     from .batch._score import describe_failures
     from .exceptions import InvalidParameterError
 
@@ -168,16 +168,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     method_params, metric_params = _params(args.param or [], methods, metric_names)
     if args.engine == "ray":
         _quiet_ray(args.quiet)
-    table = score(
-        args.model, args.data, methods=methods or ["auto"], metrics=metric_names,
-        output=args.out, engine=args.engine, batch_size=args.batch_size,
-        resume="add" if args.add else args.resume,
-        random_state=args.random_state, id_column=args.id_column,
-        input_columns=_split(args.columns) or None, method_params=method_params,
-        metric_params=metric_params, target=args.target, hash_inputs=args.hash_inputs,
-        num_workers=args.num_workers, ray_address=args.address,
-        show_progress=False if args.quiet else None, trust_pickle=args.trust_pickle,
-        trusted_types=args.trust_type or ())
+    job = Job(methods=[(m, method_params.get(m, {})) for m in methods or ["auto"]],
+              metrics=[(m, metric_params.get(m, {})) for m in metric_names],
+              target=args.target, random_state=args.random_state, chunk_size=args.batch_size,
+              id_column=args.id_column, input_columns=_split(args.columns) or None,
+              hash_inputs=args.hash_inputs)
+    engine = (RayEngine(num_workers=args.num_workers or 2, address=args.address)
+              if args.engine == "ray" else LocalEngine())
+    table = score(args.model, args.data, job, output=args.out, engine=engine,
+                  resume="add" if args.add else args.resume,
+                  show_progress=False if args.quiet else None, trust_pickle=args.trust_pickle,
+                  trusted_types=args.trust_type or ())
     summary = table.attrs["summary"]
     _print_table(("examples scored", "skipped (resumed)", "rows ok", "rows failed", "seconds",
                   "examples/s"),

@@ -13,70 +13,36 @@ on which chunk, batch or worker it lands in. The ``seed`` column records the see
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._explain import make_method
+from .._explain import make_method, select_method
 from .._registry import METHODS
 from ..adapters import as_adapter
-from ..exceptions import InvalidParameterError, MissingDependencyError
+from ..exceptions import InvalidParameterError
 from ..explanation import Explanation
 from ..methods._base import Method
 from ._data import Example, describe_input
+from ._job import Job, MethodEntry, method_name
 from ._models import LoadedModel, ModelFactory
 
-__all__ = ["Job", "Scorer", "metric_registry"]
-
-METRIC_GROUP = "xai.metric_registries"
+__all__ = ["Scorer", "metric_registry"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """What to compute for every example (picklable, sent to Ray workers)."""
-
-    methods: tuple[str, ...]
-    metrics: tuple[str, ...]
-    method_params: Mapping[str, Mapping[str, Any]]
-    metric_params: Mapping[str, Mapping[str, Any]]
-    target: Any
-    random_state: int
-    hash_inputs: bool
-    input_columns: tuple[str, ...] | None
-    adapter_options: Mapping[str, Any]
-
-
-@functools.lru_cache(maxsize=1)
 def metric_registry() -> Any:
-    """The metric registry of the ``metrics`` package, found through its entry point.
+    """The metric registry of the ``metrics`` package (``metrics.METRICS``).
 
-    ``xai`` never imports ``metrics``; the package registers ``metrics:METRICS`` under the
-    entry-point group ``xai.metric_registries``.
+    The application layer may import ``metrics``, lazily: ``import xai`` never loads it.
     """
-    found = list(entry_points(group=METRIC_GROUP))
-    if found:
-        return found[0].load()
-    # An install made before the group existed still has the report scorer of ``xai.scorers``;
-    # its module holds the same registry.
-    for ep in entry_points(group="xai.scorers"):
-        try:
-            module = sys.modules.get(ep.load().__module__)
-        except ImportError:
-            continue
-        if module is not None and hasattr(module, "METRICS"):
-            return module.METRICS
-    msg = (f"Scoring metrics needs the posthoc-xai metrics package, registered under the "
-           f"entry-point group {METRIC_GROUP!r}, which is missing. Reinstall posthoc-xai: "
-           "pip install -e . (or pip install posthoc-xai).")
-    raise MissingDependencyError(msg)
+    import metrics
+
+    return metrics.METRICS
 
 
 def canonical_metrics(names: Sequence[str]) -> tuple[str, ...]:
@@ -102,21 +68,24 @@ class Scorer:
         self.adapter = as_adapter(self.loaded.model, **dict(job.adapter_options))
         self.target = _target(self.adapter, job.target if job.target is not None
                               else self.loaded.target)
-        self.methods = {name: self._method(name) for name in job.methods}
+        self.methods = dict(self._method(entry) for entry in job.method_entries)
         self.params_json = {name: _params_json(m.get_params()) for name, m in self.methods.items()}
         for m in self.methods.values():
             m.check_compatible(self.adapter)
-        registry = metric_registry() if job.metrics else None
-        self.metrics = {name: registry.get(name)(**dict(job.metric_params.get(name, {})))
-                        for name in job.metrics} if registry is not None else {}
+        self.metrics = {m.name: m for m in job.metric_objects}
 
-    def _method(self, name: str) -> Method:
-        params = dict(self.job.method_params.get(name, {}))
+    def _method(self, entry: MethodEntry) -> tuple[str, Method]:
+        """(name, instance): an instance as configured; a name with the model's defaults."""
+        if isinstance(entry, Method):
+            return method_name(entry), entry
+        name, params = entry[0], dict(entry[1])
+        if name == "auto":
+            name = select_method(self.adapter)
         cls_fields = {f.name for f in dataclasses.fields(METHODS.get(name))}
         for key, value in self.loaded.method_defaults.items():
             if key in cls_fields and key not in params:
                 params[key] = value
-        return make_method(name, params)
+        return name, make_method(name, params)
 
     def score_chunk(self, examples: Sequence[Example],
                     methods: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -146,6 +115,7 @@ class Scorer:
         start = time.perf_counter()
         try:
             exp = method.explain(self.adapter, self._inputs(examples), target=self.target,
+                                 batch_size=self.job.batch_size,
                                  random_state=self.job.random_state)
         except Exception as err:
             if len(examples) == 1:
@@ -168,7 +138,8 @@ class Scorer:
         errors: list[str | None] = [None] * n
         for name, metric in self.metrics.items():
             try:
-                res = metric(exp, self.adapter, random_state=self.job.random_state)
+                res = metric(exp, self.adapter, batch_size=self.job.batch_size,
+                             random_state=self.job.random_state)
                 for j in range(n):
                     scores[j][name] = float(res.scores[j, 0])
                 continue
@@ -176,7 +147,8 @@ class Scorer:
                 pass
             for j in range(n):
                 try:
-                    res = metric(exp[j], self.adapter, random_state=self.job.random_state)
+                    res = metric(exp[j], self.adapter, batch_size=self.job.batch_size,
+                                 random_state=self.job.random_state)
                     scores[j][name] = float(res.scores[0, 0])
                 except Exception as err:
                     scores[j][name] = math.nan
@@ -191,7 +163,7 @@ class Scorer:
             text = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         row: dict[str, Any] = {
             "id": e.id, "input": text, "method": method, "target": None, "prediction": None,
-            "attributions": None, "feature_names": None, **dict.fromkeys(self.job.metrics),
+            "attributions": None, "feature_names": None, **dict.fromkeys(self.metrics),
             "method_params": self.params_json[method], "seed": self.job.random_state,
             "status": "error", "error": e.error, "elapsed": 0.0,
         }

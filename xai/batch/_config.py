@@ -25,7 +25,8 @@ from ..exceptions import InvalidParameterError
 from ._models import LoadedModel, ModelFactory
 
 if TYPE_CHECKING:
-    from ._chunk import Job, Scorer
+    from ._chunk import Scorer
+    from ._job import Job
 
 __all__ = ["FORMAT_VERSION", "JobConfig", "JobMismatchError", "canonical", "job_config",
            "reconcile"]
@@ -166,18 +167,22 @@ def model_identity(factory: ModelFactory) -> tuple[str, str | None]:
     return factory.spec, None
 
 
-def job_config(job: Job, scorer: Scorer, factory: ModelFactory, *,
-               id_column: str | None) -> JobConfig:
-    """The record of ``job`` as ``scorer`` runs it (effective parameters and target)."""
+def job_config(job: Job, scorer: Scorer, factory: ModelFactory) -> JobConfig:
+    """The record of ``job`` as ``scorer`` runs it (effective parameters and target).
+
+    Every setting comes from the `Job` (``chunk_size`` and ``batch_size`` are left out: they do
+    not change a row); the method parameters and the target are the ones ``scorer`` resolved
+    for the model (defaults filled in, ``"auto"`` picked).
+    """
     model, digest = model_identity(factory)
     data = {
         "format_version": FORMAT_VERSION, "model": model, "model_sha256": digest,
-        "methods": list(job.methods),
+        "methods": list(scorer.methods),
         "method_params": {n: canonical(m.get_params()) for n, m in scorer.methods.items()},
-        "metrics": list(job.metrics),
+        "metrics": list(scorer.metrics),
         "metric_params": {n: canonical(m.get_params()) for n, m in scorer.metrics.items()},
         "target": canonical(scorer.target), "random_state": job.random_state,
-        "hash_inputs": job.hash_inputs, "id_column": id_column,
+        "hash_inputs": job.hash_inputs, "id_column": job.id_column,
         "input_columns": None if job.input_columns is None else list(job.input_columns),
         "adapter_options": canonical(job.adapter_options),
     }

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import MissingDependencyError
-from ._chunk import Job, Scorer
+from ._chunk import Scorer
 from ._data import Example
+from ._job import Job
 from ._models import ModelFactory
 
 __all__ = ["run_ray"]

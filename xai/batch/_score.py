@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .._explain import select_method
-from ..adapters import as_adapter
 from ..exceptions import InvalidParameterError
-from ._chunk import Job, Scorer, canonical_metrics
+from ._chunk import Scorer
 from ._config import JobConfig, job_config, reconcile
 from ._data import Example, read_dataset
 from ._io import OutputStore, columns
+from ._job import Job, LocalEngine, RayEngine
+from ._legacy import upgrade
 from ._models import ModelFactory
 
 __all__ = ["N_REASONS", "describe_failures", "plan_chunks", "score"]
@@ -32,28 +32,17 @@ Chunk = tuple[int, list[Example], tuple[str, ...]]
 def score(
     model: Any,
     dataset: Any,
-    methods: Sequence[str] = ("auto",),
-    metrics: Sequence[str] = (),
+    job: Job | None = None,
     *,
     output: str | os.PathLike[str] | None = None,
-    engine: Literal["local", "ray"] = "local",
-    batch_size: int = 64,
+    engine: LocalEngine | RayEngine | None = None,
     resume: bool | Literal["add"] = False,
-    random_state: int = 0,
-    id_column: str | None = None,
-    input_columns: Sequence[str] | None = None,
-    method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    metric_params: Mapping[str, Mapping[str, Any]] | None = None,
-    target: Any = None,
-    adapter_options: Mapping[str, Any] | None = None,
-    hash_inputs: bool = False,
-    num_workers: int | None = None,
-    ray_address: str | None = None,
     show_progress: bool | None = None,
     trust_pickle: bool = False,
     trusted_types: Sequence[str] = (),
+    **deprecated: Any,
 ) -> pd.DataFrame:
-    """Explain every example of ``dataset`` with each method, score it with each metric.
+    """Explain every example of ``dataset`` with each method of ``job``, score it with each metric.
 
     Parameters
     ----------
@@ -64,54 +53,37 @@ def score(
         serialised to the workers.
     dataset : iterable, DataFrame, path or datasets.Dataset
         Texts or rows, a CSV/JSONL/Parquet file, or a ``datasets.Dataset`` saved on disk.
-    methods : sequence of str, default=("auto",)
-        Registry names (``xai.list_methods()``).
-    metrics : sequence of str, default=()
-        Metric registry names (``xai metrics``); one output column each.
+    job : Job, optional
+        What to compute: methods, metrics, target, seed, chunk size, input options (see
+        `Job`). None: ``Job()``, the model's default method and no metric.
     output : path, optional
         ``.parquet`` or ``.jsonl`` file. Finished chunks are written atomically to
-        ``<output>.parts/`` and merged at the end; ``<output>.job.json`` records the job's
-        configuration (model, methods and metrics with their effective parameters, target,
-        seed, input options). None keeps the rows in memory only.
-    engine : {"local", "ray"}, default="local"
-        Where chunks run. "ray" runs the same per-chunk function on Ray Data actors.
-    batch_size : int, default=64
-        Examples per chunk: one explain call per method and one part file per chunk.
+        ``<output>.parts/`` and merged at the end; ``<output>.job.json`` records the job
+        (model, methods and metrics with their effective parameters, target, seed, input
+        options). None keeps the rows in memory only.
+    engine : LocalEngine or RayEngine, optional
+        Where chunks run (default: ``LocalEngine()``). ``RayEngine(num_workers=4)`` runs the
+        same per-chunk function on Ray Data actors, with the same rows.
     resume : bool or "add", default=False
         True finishes an interrupted job: examples already in ``output`` or its parts are
         skipped. The job must be the one recorded in ``<output>.job.json``; another model,
         method list, parameter, metric, target, seed or input option raises
         `JobMismatchError`, which names each difference. ``"add"`` extends an existing output
-        with new methods: ``methods`` lists the methods to add (one already in the output is
-        accepted when its parameters are the recorded ones), only their rows are computed, and
-        the record then lists the extended job. Every other setting must match the record.
-    random_state : int, default=0
-        Seed of every method and metric; each example gets its own generator seeded from it,
-        so its values do not depend on its chunk or worker.
-    id_column : str, optional
-        Column of unique example ids (None: positions 0, 1, ...).
-    input_columns : sequence of str, optional
-        Input columns (default: the model's ``feature_names_in_``, else every other column;
-        the ``text`` column for text models).
-    method_params, metric_params : mapping, optional
-        ``{name: {field: value}}`` for methods and metrics.
-    target : int, str or None, default=None
-        The explained output (one per example). None: the model spec's default, else the
-        predicted class.
-    adapter_options : mapping, optional
-        Passed to ``xai.as_adapter``.
-    hash_inputs : bool, default=False
-        Write ``sha256:<hex>`` of each input instead of the input itself.
-    num_workers : int, optional
-        Ray actors (default 2).
-    ray_address : str, optional
-        Address of an existing Ray cluster; None starts a local one with ``num_workers`` CPUs.
+        with new methods: the job's methods are the methods to add (one already in the output
+        is accepted when its parameters are the recorded ones), only their rows are computed,
+        and the record then lists the extended job. Every other setting must match the record.
     show_progress : bool, optional
         tqdm bar with rows/s and ETA; None shows it when stderr is a terminal.
     trust_pickle : bool, default=False
         Allow a pickle model spec (unpickling runs arbitrary code).
     trusted_types : sequence of str, default=()
         Extra types a ``.skops`` model may contain.
+    **deprecated
+        The keywords of the previous release (``methods``, ``metrics``, ``method_params``,
+        ``metric_params``, ``batch_size`` -- examples per chunk, now ``Job.chunk_size`` --,
+        ``target``, ``random_state``, ``id_column``, ``input_columns``, ``adapter_options``,
+        ``hash_inputs``, ``num_workers``, ``ray_address``, and ``engine="local"/"ray"``) still
+        work for this release and raise a DeprecationWarning that gives the new spelling.
 
     Returns
     -------
@@ -133,43 +105,35 @@ def score(
         The data set (or an existing output to resume) cannot be read, or has no rows.
     """
     start = time.perf_counter()
-    _check_args(engine, batch_size, random_state, methods, resume, output)
+    spec, runner = upgrade(job, engine, deprecated)
+    _check_args(resume, output)
     factory = (ModelFactory(spec=model, trust_pickle=trust_pickle,
                             trusted_types=tuple(trusted_types))
                if isinstance(model, str) else ModelFactory(obj=model))
     loaded = factory()
-    adapter = as_adapter(loaded.model, **dict(adapter_options or {}))
-    names = tuple(select_method(adapter) if m == "auto" else m for m in methods)
-    job = Job(methods=names, metrics=canonical_metrics(metrics),
-              method_params=dict(method_params or {}), metric_params=dict(metric_params or {}),
-              target=target, random_state=random_state, hash_inputs=hash_inputs,
-              input_columns=None if input_columns is None else tuple(input_columns),
-              adapter_options=dict(adapter_options or {}))
-    scorer = Scorer(factory, job, loaded)
-    if adapter.modality not in ("text", "tabular"):
+    the_job = spec if isinstance(spec, Job) else spec.build(loaded.model)
+    scorer = Scorer(factory, the_job, loaded)
+    if scorer.adapter.modality not in ("text", "tabular"):
         msg = (f"Batch scoring handles text and tabular models; this model's inputs are "
-               f"{adapter.modality!r}. Call xai.explain in a loop instead.")
-        raise InvalidParameterError(msg, parameter="model", value=adapter.modality)
-    default_columns = getattr(loaded.model, "feature_names_in_", None)
-    examples = read_dataset(dataset, modality=adapter.modality, id_column=id_column,
-                            input_columns=job.input_columns,
-                            default_columns=None if default_columns is None else
-                            [str(c) for c in default_columns])
-    config = job_config(job, scorer, factory, id_column=id_column)
+               f"{scorer.adapter.modality!r}. Call xai.explain in a loop instead.")
+        raise InvalidParameterError(msg, parameter="model", value=scorer.adapter.modality)
+    examples = _examples(dataset, scorer)
+    config = job_config(the_job, scorer, factory)
     store, done = None, {}
     if output is not None:
-        store = OutputStore(output, job.metrics, resume=bool(resume))
+        store = OutputStore(output, tuple(scorer.metrics), resume=bool(resume))
         config = _reconcile(store, config, add=resume == "add")
         store.open(config)
         done = store.done_methods()
-    chunks = plan_chunks(examples, config.methods, done, runnable=job.methods,
-                         batch_size=batch_size)
+    names = tuple(scorer.methods)
+    chunks = plan_chunks(examples, config.methods, done, runnable=names,
+                         chunk_size=the_job.chunk_size)
     n_todo = sum(len(chunk) for _, chunk, _ in chunks)
-    if engine == "ray":
+    if isinstance(runner, RayEngine):
         from ._ray import run_ray
 
-        results = run_ray(factory, job, chunks, num_workers=num_workers or 2,
-                          address=ray_address)
+        results = run_ray(factory, the_job, chunks, num_workers=runner.num_workers,
+                          address=runner.address)
     else:
         results = ((first, scorer.score_chunk(chunk, todo)) for first, chunk, todo in chunks)
     kept = _consume(results, store, n_todo, show_progress)
@@ -178,10 +142,18 @@ def score(
     else:
         position = {e.id: k for k, e in enumerate(examples)}
         rows = sorted(kept, key=lambda r: (position[r["id"]], names.index(r["method"])))
-    table = pd.DataFrame.from_records(rows, columns=columns(job.metrics))
+    table = pd.DataFrame.from_records(rows, columns=columns(tuple(scorer.metrics)))
     seconds = time.perf_counter() - start
     table.attrs["summary"] = _summary(table, n_todo, len(examples) - n_todo, seconds)
     return table
+
+
+def _examples(dataset: Any, scorer: Scorer) -> list[Example]:
+    default_columns = getattr(scorer.loaded.model, "feature_names_in_", None)
+    return read_dataset(dataset, modality=scorer.adapter.modality,
+                        id_column=scorer.job.id_column, input_columns=scorer.job.input_columns,
+                        default_columns=None if default_columns is None else
+                        [str(c) for c in default_columns])
 
 
 def _reconcile(store: OutputStore, config: JobConfig, *, add: bool) -> JobConfig:
@@ -196,7 +168,7 @@ def _reconcile(store: OutputStore, config: JobConfig, *, add: bool) -> JobConfig
 
 def plan_chunks(examples: Sequence[Example], methods: Sequence[str],
                 done: Mapping[str, set[str]], *, runnable: Sequence[str],
-                batch_size: int) -> list[Chunk]:
+                chunk_size: int) -> list[Chunk]:
     """Chunks of the examples that lack a row for some of ``methods``, in data-set order.
 
     Examples that lack the same methods are chunked together; each chunk runs only those.
@@ -219,28 +191,12 @@ def plan_chunks(examples: Sequence[Example], methods: Sequence[str],
                    f"job first with resume=True (CLI: --resume) and all its methods, or add "
                    f"{m!r}, with its recorded parameters, to the methods.")
             raise InvalidParameterError(msg, parameter="methods", value=list(runnable))
-    chunks = [(items[j][0], [e for _, e in items[j:j + batch_size]], key)
-              for key, items in groups.items() for j in range(0, len(items), batch_size)]
+    chunks = [(items[j][0], [e for _, e in items[j:j + chunk_size]], key)
+              for key, items in groups.items() for j in range(0, len(items), chunk_size)]
     return sorted(chunks, key=lambda c: c[0])
 
 
-def _check_args(engine: str, batch_size: Any, random_state: Any, methods: Sequence[str],
-                resume: Any, output: Any) -> None:
-    if engine not in ("local", "ray"):
-        msg = f"The 'engine' parameter of score must be 'local' or 'ray'. Got {engine!r} instead."
-        raise InvalidParameterError(msg, parameter="engine", value=engine)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        msg = (f"The 'batch_size' parameter of score must be an int in the range [1, inf). Got "
-               f"{batch_size!r} instead.")
-        raise InvalidParameterError(msg, parameter="batch_size", value=batch_size)
-    if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
-        msg = (f"The 'random_state' parameter of score must be a non-negative int (one seed for "
-               f"the whole job). Got {random_state!r} instead.")
-        raise InvalidParameterError(msg, parameter="random_state", value=random_state)
-    if isinstance(methods, str) or not methods:
-        msg = (f"The 'methods' parameter of score must be a non-empty list of method names. Got "
-               f"{methods!r} instead.")
-        raise InvalidParameterError(msg, parameter="methods", value=methods)
+def _check_args(resume: Any, output: Any) -> None:
     if resume not in (False, True, "add"):
         msg = (f"The 'resume' parameter of score must be False, True or 'add'. Got {resume!r} "
                "instead.")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import xai
-from xai.batch import load_model, score
+from xai.batch import Job, load_model, score
 from xai.exceptions import InvalidParameterError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,7 +35,7 @@ def test_skops_round_trip_gives_the_same_scores(fitted, tmp_path):
     loaded = load_model(str(path))
     assert type(loaded.model) is type(model)
     np.testing.assert_array_equal(loaded.model.coef_, model.coef_)
-    table = score(str(path), x[:4], methods=["occlusion"], show_progress=False)
+    table = score(str(path), x[:4], Job(methods=["occlusion"]), show_progress=False)
     exp = xai.explain(model, x[:4], method="occlusion")
     for i in range(4):
         torch.testing.assert_close(torch.tensor(table["attributions"][i], dtype=torch.float32),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xai.batch import JobMismatchError, read_rows, score
+from xai.batch import Job, JobMismatchError, read_rows, score
 from xai.batch._config import canonical
 from xai.batch._data import Example
 from xai.batch._score import plan_chunks
@@ -23,8 +23,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import batch_helpers  # noqa: E402
 
 ROWS = np.arange(18, dtype=float).reshape(6, 3) / 7
-KW = {"batch_size": 4, "show_progress": False}
-SHAPLEY = {"shapley_sampling": {"n_permutations": 4}}
+KW = {"show_progress": False}
+SHAPLEY = ("shapley_sampling", {"n_permutations": 4})
+
+
+def _job(*methods: object, **fields: object) -> Job:
+    """A job in chunks of 4 examples (default method: occlusion)."""
+    return Job(**{"methods": list(methods or ["occlusion"]), "chunk_size": 4, **fields})
 
 
 def _mismatch(out: Path, *lines: str, hint: str = "") -> str:
@@ -37,7 +42,7 @@ def _mismatch(out: Path, *lines: str, hint: str = "") -> str:
 def finished(tmp_path) -> Path:
     """A finished occlusion job of ROWS (random_state=0), in JSONL."""
     out = tmp_path / "s.jsonl"
-    score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=out, **KW)
+    score(batch_helpers.fragile_linear(), ROWS, _job(), output=out, **KW)
     return out
 
 
@@ -52,7 +57,7 @@ def test_the_job_configuration_is_recorded_next_to_the_output(finished):
 
 @pytest.mark.parametrize(("change", "line"), [
     ({"random_state": 1}, "random_state: 0 in the existing output, 1 now"),
-    ({"method_params": {"occlusion": {"window": 2}}},
+    ({"methods": [("occlusion", {"window": 2})]},
      "occlusion.window: 1 in the existing output, 2 now"),
     ({"target": 0}, "target: None in the existing output, 0 now"),
     ({"hash_inputs": True}, "hash_inputs: False in the existing output, True now"),
@@ -61,8 +66,8 @@ def test_the_job_configuration_is_recorded_next_to_the_output(finished):
 def test_resuming_another_job_is_refused_with_what_differs(finished, change, line):
     before = finished.read_bytes()
     with pytest.raises(JobMismatchError) as info:
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=finished,
-              resume=True, **{**KW, **change})
+        score(batch_helpers.fragile_linear(), ROWS, _job(**change), output=finished,
+              resume=True, **KW)
     assert str(info.value) == _mismatch(finished, line)
     assert info.value.differences == (line,)
     assert info.value.parameter == "resume"
@@ -73,8 +78,8 @@ def test_resuming_another_job_is_refused_with_what_differs(finished, change, lin
 def test_resuming_with_an_added_method_is_refused_and_points_to_add(finished):
     # before the fix: 0 rows of shapley_sampling were written and the job "succeeded"
     with pytest.raises(JobMismatchError) as info:
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion", "shapley_sampling"],
-              output=finished, resume=True, method_params=SHAPLEY, **KW)
+        score(batch_helpers.fragile_linear(), ROWS, _job("occlusion", SHAPLEY),
+              output=finished, resume=True, **KW)
     assert str(info.value) == _mismatch(
         finished, "methods: ['occlusion'] in the existing output, ['occlusion', "
                   "'shapley_sampling'] now",
@@ -84,30 +89,28 @@ def test_resuming_with_an_added_method_is_refused_and_points_to_add(finished):
 
 def test_several_differences_are_all_listed(finished):
     with pytest.raises(JobMismatchError) as info:
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=finished,
-              resume=True, random_state=5, method_params={"occlusion": {"stride": 2}}, **KW)
+        score(batch_helpers.fragile_linear(), ROWS,
+              _job(("occlusion", {"stride": 2}), random_state=5), output=finished,
+              resume=True, **KW)
     assert info.value.differences == ("occlusion.stride: 1 in the existing output, 2 now",
                                       "random_state: 0 in the existing output, 5 now")
 
 
 def test_the_same_job_resumes_whatever_the_method_order(tmp_path):
     out = tmp_path / "s.parquet"
-    kw = {"method_params": SHAPLEY, "output": out, **KW}
-    first = score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion",
-                                                                 "shapley_sampling"], **kw)
-    again = score(batch_helpers.fragile_linear(), ROWS, methods=["shapley_sampling",
-                                                                 "occlusion"], resume=True, **kw)
+    kw = {"output": out, **KW}
+    first = score(batch_helpers.fragile_linear(), ROWS, _job("occlusion", SHAPLEY), **kw)
+    again = score(batch_helpers.fragile_linear(), ROWS, _job(SHAPLEY, "occlusion"),
+                  resume=True, **kw)
     assert again.attrs["summary"]["examples_scored"] == 0
     pd.testing.assert_frame_equal(again, first)
 
 
 def test_add_writes_only_the_rows_of_the_new_method(finished):
     old = read_rows(finished)
-    added = score(batch_helpers.fragile_linear(), ROWS, methods=["shapley_sampling"],
-                  output=finished, resume="add", method_params=SHAPLEY, **KW)
-    full = score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion",
-                                                                "shapley_sampling"],
-                 method_params=SHAPLEY, **KW)
+    added = score(batch_helpers.fragile_linear(), ROWS, _job(SHAPLEY), output=finished,
+                  resume="add", **KW)
+    full = score(batch_helpers.fragile_linear(), ROWS, _job("occlusion", SHAPLEY), **KW)
     assert added.attrs["summary"]["examples_scored"] == 6
     pd.testing.assert_frame_equal(added.drop(columns="elapsed"), full.drop(columns="elapsed"))
     rows = read_rows(finished)
@@ -116,17 +119,16 @@ def test_add_writes_only_the_rows_of_the_new_method(finished):
     assert record["methods"] == ["occlusion", "shapley_sampling"]
     assert record["method_params"]["shapley_sampling"]["n_permutations"] == 4
     # the extended job is now the recorded one: a plain resume of it has nothing left to do
-    again = score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion",
-                                                                 "shapley_sampling"],
-                  output=finished, resume=True, method_params=SHAPLEY, **KW)
+    again = score(batch_helpers.fragile_linear(), ROWS, _job("occlusion", SHAPLEY),
+                  output=finished, resume=True, **KW)
     assert again.attrs["summary"]["examples_scored"] == 0
 
 
 def test_add_still_checks_every_other_setting(finished):
     with pytest.raises(JobMismatchError) as info:
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion", "shapley_sampling"],
-              output=finished, resume="add", random_state=2,
-              method_params={"occlusion": {"window": 2}, **SHAPLEY}, **KW)
+        score(batch_helpers.fragile_linear(), ROWS,
+              _job(("occlusion", {"window": 2}), SHAPLEY, random_state=2), output=finished,
+              resume="add", **KW)
     assert info.value.differences == ("occlusion.window: 1 in the existing output, 2 now",
                                       "random_state: 0 in the existing output, 2 now")
 
@@ -136,16 +138,15 @@ def test_add_needs_an_existing_output(tmp_path):
     with pytest.raises(InvalidParameterError, match=re.escape(
             f"resume='add' adds methods to an existing output, and {str(out)!r} does not exist. "
             "Check the path, or run the job without resume to start it.")):
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=out,
-              resume="add", **KW)
+        score(batch_helpers.fragile_linear(), ROWS, _job(), output=out, resume="add", **KW)
     assert not out.exists()
 
 
 def test_add_refuses_an_unfinished_job_whose_methods_it_does_not_run(finished):
     more = np.vstack([ROWS, ROWS[:1] + 1])  # a 7th example has no occlusion row yet
     with pytest.raises(InvalidParameterError) as info:
-        score(batch_helpers.fragile_linear(), more, methods=["shapley_sampling"],
-              output=finished, resume="add", method_params=SHAPLEY, **KW)
+        score(batch_helpers.fragile_linear(), more, _job(SHAPLEY), output=finished,
+              resume="add", **KW)
     assert str(info.value) == (
         "The output has no 'occlusion' row for 1 example(s), and this run does not compute "
         "'occlusion': resume='add' runs only the methods it is given. Finish the job first "
@@ -156,7 +157,7 @@ def test_add_refuses_an_unfinished_job_whose_methods_it_does_not_run(finished):
 def test_plan_chunks_runs_each_example_for_the_methods_it_lacks():
     examples = [Example(str(i), [float(i)]) for i in range(5)]
     done = {"0": {"a", "b"}, "1": {"a"}, "3": {"a"}}
-    chunks = plan_chunks(examples, ("a", "b"), done, runnable=("a", "b"), batch_size=2)
+    chunks = plan_chunks(examples, ("a", "b"), done, runnable=("a", "b"), chunk_size=2)
     assert [(first, [e.id for e in chunk], todo) for first, chunk, todo in chunks] == [
         (1, ["1", "3"], ("b",)), (2, ["2", "4"], ("a", "b"))]
 
@@ -164,8 +165,8 @@ def test_plan_chunks_runs_each_example_for_the_methods_it_lacks():
 def test_an_output_without_its_record_is_not_resumed(finished):
     Path(f"{finished}.job.json").unlink()
     with pytest.raises(InvalidInputError) as info:
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=finished,
-              resume=True, **KW)
+        score(batch_helpers.fragile_linear(), ROWS, _job(), output=finished, resume=True,
+              **KW)
     assert str(info.value).startswith(
         f"The output {str(finished)!r} has no job record {str(finished) + '.job.json'!r}, so "
         "resuming cannot check that it is the same job")
@@ -175,23 +176,23 @@ def test_a_broken_record_is_a_typed_error(finished):
     Path(f"{finished}.job.json").write_text('{"format_version": 1, "model"')
     with pytest.raises(InvalidInputError, match=re.escape(
             f"The job record {str(finished) + '.job.json'!r} cannot be read (JSONDecodeError: ")):
-        score(batch_helpers.fragile_linear(), ROWS, methods=["occlusion"], output=finished,
-              resume=True, **KW)
+        score(batch_helpers.fragile_linear(), ROWS, _job(), output=finished, resume=True,
+              **KW)
 
 
 def test_a_changed_model_file_is_another_job(logreg, tmp_path):
     model, x = copy.deepcopy(logreg)  # the fixture is shared: change a copy
     path, out = tmp_path / "m.pkl", tmp_path / "s.jsonl"
     path.write_bytes(pickle.dumps(model))
-    kw = {"methods": ["occlusion"], "output": out, "trust_pickle": True, **KW}
-    score(str(path), x[:3], **kw)
+    kw = {"output": out, "trust_pickle": True, **KW}
+    score(str(path), x[:3], _job(), **kw)
     moved = tmp_path / "copy.pkl"  # the same file elsewhere is the same model
     moved.write_bytes(path.read_bytes())
-    assert score(str(moved), x[:3], resume=True, **kw).attrs["summary"]["rows"] == 3
+    assert score(str(moved), x[:3], _job(), resume=True, **kw).attrs["summary"]["rows"] == 3
     model.coef_ = model.coef_ * 2
     path.write_bytes(pickle.dumps(model))
     with pytest.raises(JobMismatchError) as info:
-        score(str(path), x[:3], resume=True, **kw)
+        score(str(path), x[:3], _job(), resume=True, **kw)
     (line,) = info.value.differences
     assert line.startswith("model file contents (sha256): '")
     assert line.endswith("' now")

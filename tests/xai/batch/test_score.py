@@ -13,15 +13,15 @@ import pytest
 import torch
 
 import xai
-from xai.batch import read_rows, score
+from xai.batch import Job, read_rows, score
 from xai.demo import credit_baseline, load_credit_model, split_credit
 from xai.exceptions import InvalidParameterError, MissingDependencyError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import batch_helpers  # noqa: E402
 
-SHAPLEY = {"shapley_sampling": {"n_permutations": 8}}
-FAITH = {"faithfulness_correlation": {"n_subsets": 20}}
+SHAPLEY = {"n_permutations": 8}
+FAITH = {"n_subsets": 20}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def applicants() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def credit_scores(applicants: pd.DataFrame) -> pd.DataFrame:
-    return score("demo-credit", applicants, methods=["occlusion", "shapley_sampling"],
-                 metrics=["faithfulness"], batch_size=4, random_state=3,
-                 method_params=SHAPLEY, metric_params=FAITH, show_progress=False)
+    job = Job(methods=["occlusion", ("shapley_sampling", SHAPLEY)],
+              metrics=[("faithfulness", FAITH)], chunk_size=4, random_state=3)
+    return score("demo-credit", applicants, job, show_progress=False)
 
 
 def _values(table: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +54,7 @@ def test_rows_equal_explain_and_evaluate_on_the_same_row(applicants, credit_scor
                                 (credit_scores["method"] == method)].iloc[0]
             exp = xai.explain(model, applicants.iloc[[i]], method=method, target="1",
                               baseline=credit_baseline(), random_state=int(row["seed"]),
-                              **SHAPLEY.get(method, {}))
+                              **(SHAPLEY if method == "shapley_sampling" else {}))
             got = torch.tensor(row["attributions"], dtype=torch.float32)
             torch.testing.assert_close(got, exp.values[0, 0], rtol=0, atol=0)
             assert row["feature_names"] == list(exp.feature_names[0])
@@ -69,22 +69,21 @@ def test_rows_equal_explain_and_evaluate_on_the_same_row(applicants, credit_scor
 
 
 def test_values_do_not_depend_on_chunking(applicants, credit_scores):
-    other = score("demo-credit", applicants, methods=["occlusion", "shapley_sampling"],
-                  metrics=["faithfulness_correlation"], batch_size=3, random_state=3,
-                  method_params=SHAPLEY, metric_params=FAITH, show_progress=False)
+    job = Job(methods=["occlusion", ("shapley_sampling", SHAPLEY)],
+              metrics=[("faithfulness_correlation", FAITH)], chunk_size=3, random_state=3)
+    other = score("demo-credit", applicants, job, show_progress=False)
     pd.testing.assert_frame_equal(_values(other), _values(credit_scores))
-    single = score("demo-credit", applicants.iloc[[7, 2]], methods=["shapley_sampling"],
-                   batch_size=1, random_state=3, method_params=SHAPLEY, show_progress=False)
+    job = Job(methods=[("shapley_sampling", SHAPLEY)], chunk_size=1, random_state=3)
+    single = score("demo-credit", applicants.iloc[[7, 2]], job, show_progress=False)
     both = credit_scores[credit_scores["method"] == "shapley_sampling"].set_index("id")
     assert list(single["attributions"]) == [both.loc["7", "attributions"],
                                             both.loc["2", "attributions"]]
 
 
 def test_parquet_and_jsonl_hold_the_same_rows(applicants, tmp_path):
-    kw = {"methods": ["occlusion"], "metrics": ["complexity"], "batch_size": 4,
-          "show_progress": False}
-    pq = score("demo-credit", applicants, output=tmp_path / "s.parquet", **kw)
-    js = score("demo-credit", applicants, output=tmp_path / "s.jsonl", **kw)
+    job = Job(methods=["occlusion"], metrics=["complexity"], chunk_size=4)
+    pq = score("demo-credit", applicants, job, output=tmp_path / "s.parquet", show_progress=False)
+    js = score("demo-credit", applicants, job, output=tmp_path / "s.jsonl", show_progress=False)
     pd.testing.assert_frame_equal(_values(pq), _values(js))
     assert [r["id"] for r in read_rows(tmp_path / "s.parquet")] == [str(i) for i in range(10)]
     assert read_rows(tmp_path / "s.jsonl")[3]["attributions"] == pq["attributions"][3]
@@ -95,10 +94,10 @@ def test_parquet_and_jsonl_inputs_read_like_the_frame(applicants, tmp_path):
     frame = applicants.iloc[:4].assign(key=["w", "x", "y", "z"])
     frame.to_parquet(tmp_path / "a.parquet")
     frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
-    want = score("demo-credit", frame, methods=["occlusion"], id_column="key",
+    want = score("demo-credit", frame, Job(methods=["occlusion"], id_column="key"),
                  show_progress=False)
     for name in ("a.parquet", "a.jsonl"):
-        got = score("demo-credit", tmp_path / name, methods=["occlusion"], id_column="key",
+        got = score("demo-credit", tmp_path / name, Job(methods=["occlusion"], id_column="key"),
                     show_progress=False)
         pd.testing.assert_frame_equal(_values(got), _values(want))
     assert list(want["id"]) == ["w", "x", "y", "z"]
@@ -110,8 +109,9 @@ def test_bad_csv_rows_are_errors_and_the_rest_is_scored(applicants, tmp_path):
     frame.loc[6, "age"] = None
     path = tmp_path / "applicants.csv"
     frame.to_csv(path, index=False)
-    table = score("demo-credit", path, methods=["occlusion"], batch_size=4, show_progress=False)
-    clean = score("demo-credit", applicants, methods=["occlusion"], batch_size=4,
+    table = score("demo-credit", path, Job(methods=["occlusion"], chunk_size=4),
+                  show_progress=False)
+    clean = score("demo-credit", applicants, Job(methods=["occlusion"], chunk_size=4),
                   show_progress=False)
     status = dict(zip(table["id"], table["status"], strict=True))
     assert [k for k, v in status.items() if v == "error"] == ["2", "6"]
@@ -126,7 +126,7 @@ def test_bad_csv_rows_are_errors_and_the_rest_is_scored(applicants, tmp_path):
 
 def test_a_model_error_fails_only_its_row():
     rows = np.array([[1.0, 2.0, 0.5], [13.0, 1.0, 1.0], [0.5, 0.5, 0.5]])
-    table = score(batch_helpers.fragile_linear(), rows, methods=["occlusion"], batch_size=3,
+    table = score(batch_helpers.fragile_linear(), rows, Job(methods=["occlusion"], chunk_size=3),
                   show_progress=False)
     assert list(table["status"]) == ["ok", "error", "ok"]
     assert table["error"][1] == "ValueError: cannot score a row with x0=13.0"
@@ -139,20 +139,20 @@ def test_interrupted_job_resumes_without_losing_or_duplicating_rows(tmp_path):
     out = tmp_path / "s.parquet"
     # occlusion makes 2 calls per chunk (scores, masks): 3 chunks of 3 finish, the 4th dies
     with pytest.raises(batch_helpers.Interrupt):
-        score(batch_helpers.fragile_linear(interrupt_after=6), rows, methods=["occlusion"],
-              batch_size=3, output=out, show_progress=False)
+        score(batch_helpers.fragile_linear(interrupt_after=6), rows,
+              Job(methods=["occlusion"], chunk_size=3), output=out, show_progress=False)
     parts = sorted((tmp_path / "s.parquet.parts").glob("part-*"))
     assert len(parts) == 3
     assert not out.exists()
     with pytest.raises(InvalidParameterError, match="already exists"):
-        score(batch_helpers.fragile_linear(), rows, methods=["occlusion"], output=out)
-    resumed = score(batch_helpers.fragile_linear(), rows, methods=["occlusion"], batch_size=3,
+        score(batch_helpers.fragile_linear(), rows, Job(methods=["occlusion"]), output=out)
+    resumed = score(batch_helpers.fragile_linear(), rows, Job(methods=["occlusion"], chunk_size=3),
                     output=out, resume=True, show_progress=False)
     assert resumed.attrs["summary"]["examples_skipped"] == 9
-    full = score(batch_helpers.fragile_linear(), rows, methods=["occlusion"], batch_size=4,
+    full = score(batch_helpers.fragile_linear(), rows, Job(methods=["occlusion"], chunk_size=4),
                  show_progress=False)
     pd.testing.assert_frame_equal(_values(resumed), _values(full))
-    again = score(batch_helpers.fragile_linear(), rows, methods=["occlusion"], output=out,
+    again = score(batch_helpers.fragile_linear(), rows, Job(methods=["occlusion"]), output=out,
                   resume=True, show_progress=False)
     assert again.attrs["summary"]["examples_scored"] == 0
     assert list(again["id"]) == [str(i) for i in range(10)]
@@ -160,9 +160,10 @@ def test_interrupted_job_resumes_without_losing_or_duplicating_rows(tmp_path):
 
 def test_ids_input_columns_and_hashing(applicants):
     frame = applicants.assign(key=[f"a{i}" for i in range(10)], note="x")
-    table = score("demo-credit", frame.iloc[:3], methods=["occlusion"], id_column="key",
-                  hash_inputs=True, show_progress=False)
-    plain = score("demo-credit", applicants.iloc[:3], methods=["occlusion"], show_progress=False)
+    table = score("demo-credit", frame.iloc[:3], Job(methods=["occlusion"], id_column="key",
+                  hash_inputs=True), show_progress=False)
+    plain = score("demo-credit", applicants.iloc[:3], Job(methods=["occlusion"]),
+                  show_progress=False)
     assert list(table["id"]) == ["a0", "a1", "a2"]
     assert list(table["input"]) == ["sha256:" + hashlib.sha256(s.encode()).hexdigest()
                                     for s in plain["input"]]
@@ -172,13 +173,14 @@ def test_ids_input_columns_and_hashing(applicants):
 
 def test_unknown_columns_raise_a_typed_error_listing_the_columns(applicants):
     with pytest.raises(InvalidParameterError) as info:
-        score("demo-credit", applicants, methods=["occlusion"], id_column="applicant")
+        score("demo-credit", applicants, Job(methods=["occlusion"], id_column="applicant"))
     assert info.value.parameter == "id_column"
     assert str(info.value).startswith("The 'id_column' parameter of score names column "
                                       "'applicant', which the data set does not have. "
                                       "Available columns: checking_status, duration,")
     with pytest.raises(InvalidParameterError, match="names column 'income'") as info:
-        score("demo-credit", applicants, methods=["occlusion"], input_columns=["age", "income"])
+        score("demo-credit", applicants,
+              Job(methods=["occlusion"], input_columns=["age", "income"]))
     assert info.value.parameter == "input_columns"
 
 
@@ -192,7 +194,7 @@ def test_argument_errors(applicants, tmp_path):
     with pytest.raises(InvalidParameterError, match="'missing.csv' does not exist"):
         score("demo-credit", "missing.csv")
     with pytest.raises(xai.exceptions.UnknownNameError, match="Unknown metric"):
-        score("demo-credit", applicants, metrics=["faithfullness"])
+        score("demo-credit", applicants, Job(metrics=["faithfullness"]))
 
 
 def test_dataset_folder_needs_datasets(tmp_path, monkeypatch):
@@ -208,13 +210,14 @@ def test_a_datasets_like_object_is_read_as_a_table(applicants):
         def to_pandas(self) -> pd.DataFrame:
             return applicants.iloc[:2]
 
-    table = score("demo-credit", FakeDataset(), methods=["occlusion"], show_progress=False)
-    plain = score("demo-credit", applicants.iloc[:2], methods=["occlusion"], show_progress=False)
+    table = score("demo-credit", FakeDataset(), Job(methods=["occlusion"]), show_progress=False)
+    plain = score("demo-credit", applicants.iloc[:2], Job(methods=["occlusion"]),
+                  show_progress=False)
     pd.testing.assert_frame_equal(_values(table), _values(plain))
 
 
 def test_texts_from_a_list(tiny_bert, texts):
-    table = score(tiny_bert, [*texts, ""], methods=["occlusion"], batch_size=2,
+    table = score(tiny_bert, [*texts, ""], Job(methods=["occlusion"], chunk_size=2),
                   show_progress=False)
     exp = xai.explain(tiny_bert, texts[1], method="occlusion", random_state=0)
     assert list(table["status"]) == ["ok", "ok", "ok", "error"]
