@@ -167,3 +167,26 @@ def test_score_demo_sentiment_texts_from_jsonl(tmp_path):
         valid = exp.valid(i)
         torch.testing.assert_close(torch.tensor(r["attributions"]), exp.values[i, 0][valid],
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_score_builds_the_job_of_its_flags(applicants, tmp_path, capsys):
+    from xai.cli import main
+
+    applicants.iloc[:3].to_csv(tmp_path / "a.csv", index=False)
+    out = tmp_path / "s.jsonl"
+    # a method named twice runs once, as before; --batch-size is the chunk size
+    code = main(["score", "--model", "demo-credit", "--data", str(tmp_path / "a.csv"),
+                 "--methods", "occlusion,occlusion", "--batch-size", "2", "--quiet",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    want = score("demo-credit", applicants.iloc[:3], Job(methods=["occlusion"], chunk_size=2),
+                 show_progress=False)
+    rows = pd.DataFrame(read_rows(out))
+    pd.testing.assert_frame_equal(rows.drop(columns="elapsed"), want.drop(columns="elapsed"))
+    # before: --num-workers 0 silently became 2 workers
+    code = main(["score", "--model", "demo-credit", "--data", str(tmp_path / "a.csv"),
+                 "--engine", "ray", "--num-workers", "0", "--out", str(tmp_path / "r.jsonl")])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "xai: error: The 'num_workers' parameter of RayEngine must be an int in the range "
+        "[1, inf). Got 0 instead. Pass num_workers=4, for example.\n")

@@ -168,12 +168,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     method_params, metric_params = _params(args.param or [], methods, metric_names)
     if args.engine == "ray":
         _quiet_ray(args.quiet)
-    job = Job(methods=[(m, method_params.get(m, {})) for m in methods or ["auto"]],
-              metrics=[(m, metric_params.get(m, {})) for m in metric_names],
+    job = Job(methods=[(m, method_params.get(m, {})) for m in dict.fromkeys(methods or ["auto"])],
+              metrics=[(m, metric_params.get(m, {})) for m in dict.fromkeys(metric_names)],
               target=args.target, random_state=args.random_state, chunk_size=args.batch_size,
               id_column=args.id_column, input_columns=_split(args.columns) or None,
               hash_inputs=args.hash_inputs)
-    engine = (RayEngine(num_workers=args.num_workers or 2, address=args.address)
+    workers = 2 if args.num_workers is None else args.num_workers
+    engine = (RayEngine(num_workers=workers, address=args.address)
               if args.engine == "ray" else LocalEngine())
     table = score(args.model, args.data, job, output=args.out, engine=engine,
                   resume="add" if args.add else args.resume,

@@ -201,7 +201,10 @@ def test_bad_ray_engine_settings():
         upgrade(Job(), "dask", {})
 
 
-def test_the_batch_api_is_exported():
+def test_the_batch_api_is_pinned():
     import xai.batch
 
-    assert {"Job", "LocalEngine", "RayEngine", "score"} <= set(xai.batch.__all__)
+    assert sorted(xai.batch.__all__) == [
+        "DEMO_MODELS", "Job", "JobMismatchError", "LoadedModel", "LocalEngine", "ModelFactory",
+        "RayEngine", "load_model", "read_rows", "score"]
+    assert all(hasattr(xai.batch, name) for name in xai.batch.__all__)
