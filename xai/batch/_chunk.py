@@ -45,19 +45,6 @@ def metric_registry() -> Any:
     return metrics.METRICS
 
 
-def canonical_metrics(names: Sequence[str]) -> tuple[str, ...]:
-    """Registry names of ``names`` (aliases resolved; UnknownNameError lists the metrics)."""
-    if not names:
-        return ()
-    registry = metric_registry()
-    out: list[str] = []
-    for n in names:
-        canon = str(registry.get(n).name)
-        if canon not in out:
-            out.append(canon)
-    return tuple(out)
-
-
 class Scorer:
     """Model, methods and metrics of a job, built once; `score_chunk` is the per-batch function."""
 
