@@ -1,4 +1,4 @@
-"""``engine="ray"``: the per-chunk function of the local engine on Ray Data actors.
+"""``engine=RayEngine(...)``: the per-chunk function of the local engine on Ray Data actors.
 
 Each chunk is one item of a Ray dataset; ``map_batches`` runs it on a pool of actors that load
 the model once each (`ModelFactory`), and the driver writes each finished chunk as it arrives.
@@ -40,7 +40,8 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError as err:
-        msg = 'engine="ray" requires Ray Data. Install it with: pip install "posthoc-xai[ray]".'
+        msg = ('engine=RayEngine() (CLI: --engine ray) requires Ray Data. Install it with: '
+               'pip install "posthoc-xai[ray]".')
         raise MissingDependencyError(msg) from err
     return ray
 

@@ -18,7 +18,7 @@ from xai.adapters import CallableAdapter
 from xai.batch import Job, LocalEngine, RayEngine, score
 from xai.batch._legacy import upgrade
 from xai.demo import split_credit
-from xai.exceptions import InvalidParameterError, UnknownNameError
+from xai.exceptions import InvalidParameterError, MissingDependencyError, UnknownNameError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import batch_helpers  # noqa: E402
@@ -85,6 +85,25 @@ def test_the_engine_strings_and_ray_keywords_map_to_engine_objects():
         warnings.simplefilter("error")
         assert upgrade(Job(), None, {})[1] == LocalEngine()
         assert upgrade(Job(), RayEngine(), {})[1] == RayEngine(num_workers=2)
+
+
+def test_a_missing_ray_is_a_typed_error_with_the_install_line(applicants, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(MissingDependencyError, match=re.escape(
+            'engine=RayEngine() (CLI: --engine ray) requires Ray Data. Install it with: '
+            'pip install "posthoc-xai[ray]".')):
+        score("demo-credit", applicants.iloc[:1], Job(methods=["occlusion"]),
+              engine=RayEngine(), show_progress=False)
+
+
+def test_the_old_positional_methods_list_still_works(applicants):
+    with pytest.warns(DeprecationWarning, match=re.escape(
+            "score(methods=) is deprecated and will be removed in the next release. Spell it "
+            "score(model, data, xai.batch.Job(methods=...)).")):
+        old = score("demo-credit", applicants.iloc[:2], ["occlusion"], show_progress=False)
+    new = score("demo-credit", applicants.iloc[:2], Job(methods=["occlusion"]),
+                show_progress=False)
+    pd.testing.assert_frame_equal(old.drop(columns="elapsed"), new.drop(columns="elapsed"))
 
 
 def test_new_and_old_arguments_do_not_mix(applicants):
