@@ -14,10 +14,13 @@ import torch
 from .exceptions import InvalidParameterError
 
 __all__ = [
+    "BASELINE",
+    "ArrayLike",
     "Constraint",
     "InstanceOf",
     "Interval",
     "Options",
+    "Satisfies",
     "check_params",
     "check_random_state",
     "fmt_value",
@@ -133,7 +136,62 @@ class InstanceOf:
         return f"an instance of {names}"
 
 
+@dataclasses.dataclass(frozen=True)
+class ArrayLike:
+    """An array of numbers: a numpy array, a tensor, a pandas object, a list or a tuple.
+
+    Strings are not array-like (scikit-learn's ``"array-like"`` constraint). The shape and the
+    values are checked where the array is used, once the inputs are known.
+    """
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if isinstance(value, str | bytes | bool) or value is None:
+            return False
+        return isinstance(value, list | tuple | torch.Tensor) or hasattr(value, "__array__")
+
+    def invalid_value(self) -> Any:
+        return object()
+
+    def __str__(self) -> str:
+        return "an array-like"
+
+
+@dataclasses.dataclass(frozen=True)
+class Satisfies:
+    """A value for which ``predicate`` holds: a rule no other constraint kind states.
+
+    ``description`` completes "must be ..." in the error message, and ``invalid`` is a value that
+    breaks the rule (for the conformance suite).
+    """
+
+    predicate: Callable[[Any], bool]
+    description: str
+    invalid: Any
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        try:
+            return bool(self.predicate(value))
+        except (TypeError, ValueError):
+            return False
+
+    def invalid_value(self) -> Any:
+        return self.invalid
+
+    def __str__(self) -> str:
+        return self.description
+
+
 NONE_OK: Constraint = Options({None})
+
+
+#: The accepted kinds of ``baseline`` of the perturbation methods: a named baseline (numeric
+#: inputs: "zeros", "mean"; text: "pad", "mask", "unk", "delete"), a number or an array. Which
+#: names and shapes fit the model is checked when the inputs are known.
+BASELINE: tuple[Constraint, ...] = (
+    Options({"auto", "zeros", "mean", "pad", "mask", "unk", "delete"}),
+    InstanceOf((numbers.Real,), "a number"),
+    ArrayLike(),
+)
 
 
 def _describe(constraints: Sequence[Constraint]) -> str:

@@ -8,12 +8,18 @@ from typing import Any
 
 import torch
 
+from .._validation import InstanceOf
 from ..adapters._base import ModelAdapter
 from ..exceptions import InvalidInputError, InvalidParameterError
 from ..features.resamplers import Candidates, TokenResampler, replace_span
 from ..features.text import TextFeatures
 
-__all__ = ["Replacements", "check_resampler", "class_probabilities", "score_replacements"]
+__all__ = ["RESAMPLER", "Replacements", "check_resampler", "class_probabilities",
+           "score_replacements"]
+
+#: The ``resampler`` constraint of OLM and input marginalization.
+RESAMPLER = (InstanceOf((TokenResampler,), "a TokenResampler (an object with propose(text, "
+                        "spans)), such as xai.MaskedLMResampler(model, tokenizer)"),)
 
 
 @dataclasses.dataclass(frozen=True)

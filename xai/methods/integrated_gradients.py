@@ -10,7 +10,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, InstanceOf, Interval, Options
+from .._validation import BASELINE, Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import ConvergenceWarning, InvalidParameterError
 from ..explanation import ResolvedTarget
@@ -72,6 +72,7 @@ class IntegratedGradients(Method):
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "n_steps": [Interval(int, 1, None, closed="left")],
         "integration": [Options(_RULES)],
+        "baseline": BASELINE,
         "multiply_by_inputs": [InstanceOf((bool,), "a bool")],
         "granularity": [Options({"auto", "word", "token"})],
         "tolerance": [Interval(float, 0, None, closed="neither")],

@@ -12,7 +12,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, Interval, Options, fmt_value, int_seed
+from .._validation import BASELINE, Constraint, Interval, Options, Satisfies, int_seed
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import InvalidParameterError, MissingDependencyError
 from ..explanation import ResolvedTarget
@@ -24,6 +24,17 @@ from ._perturb import score_masks
 __all__ = ["KernelShap"]
 
 _NUM_FEATURES = re.compile(r"num_features\(([1-9][0-9]*)\)")
+
+_L1_REG = "False, 'num_features(k)' with k >= 1, 'aic', 'bic' or a float in the range (0, inf)"
+
+
+def _valid_l1_reg(value: Any) -> bool:
+    """shap's ``l1_reg`` choices (the ``l1_reg`` constraint of KernelShap)."""
+    if value is False:
+        return True
+    if isinstance(value, str):
+        return value in ("aic", "bic") or _NUM_FEATURES.fullmatch(value) is not None
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 @register_method("kernel_shap")
@@ -85,7 +96,9 @@ class KernelShap(Method):
     reference: ClassVar[str] = "Lundberg & Lee 2017, arXiv:1705.07874"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "n_samples": [Interval(int, 1, None, closed="left"), Options({"auto"})],
+        "l1_reg": [Satisfies(_valid_l1_reg, _L1_REG, invalid="num_features(0)")],
         "link": [Options({"identity", "logit"})],
+        "baseline": BASELINE,
         "granularity": [Options({"auto", "word", "token"})],
     }
 
@@ -94,10 +107,6 @@ class KernelShap(Method):
     link: str = "identity"
     baseline: Any = "auto"
     granularity: str = "auto"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_l1_reg(self.l1_reg)
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
@@ -205,19 +214,6 @@ class _Game:
 
 def _link(link: str, p: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(p / (1 - p))) if link == "logit" else p
-
-
-def _check_l1_reg(value: Any) -> None:
-    if value is False:
-        return
-    if isinstance(value, str) and (value in ("aic", "bic") or _NUM_FEATURES.fullmatch(value)):
-        return
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return
-    msg = ("The 'l1_reg' parameter of KernelShap must be False, 'num_features(k)' with k >= 1, "
-           f"'aic', 'bic' or a float in the range (0, inf). Got {fmt_value(value)} instead.")
-    raise InvalidParameterError(msg, owner="KernelShap", parameter="l1_reg", value=value,
-                                constraint="False, 'num_features(k)', 'aic', 'bic' or float > 0")
 
 
 def _import_shap() -> Any:

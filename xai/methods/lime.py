@@ -12,7 +12,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import NONE_OK, Constraint, Interval, Options, int_seed, numpy_rng
+from .._validation import BASELINE, NONE_OK, Constraint, Interval, Options, int_seed, numpy_rng
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import MissingDependencyError
 from ..explanation import ResolvedTarget
@@ -87,6 +87,7 @@ default="none"
         "alpha": [Interval(float, 0, None, closed="left")],
         "feature_selection": [Options(_SELECTION)],
         "n_selected": [Interval(int, 1, None, closed="left"), NONE_OK],
+        "baseline": BASELINE,
         "granularity": [Options({"auto", "word", "token"})],
     }
 

@@ -10,7 +10,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, Interval, Options
+from .._validation import BASELINE, Constraint, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
@@ -54,6 +54,7 @@ class Occlusion(Method):
     modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
     reference: ClassVar[str] = "Zeiler & Fergus 2014, arXiv:1311.2901"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
+        "baseline": BASELINE,
         "window": [Interval(int, 1, None, closed="left")],
         "stride": [Interval(int, 1, None, closed="left")],
         "granularity": [Options({"auto", "word", "token"})],
