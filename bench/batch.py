@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(BENCH).parent))  # this checkout's xai, metrics and 
 
 import metrics  # noqa: E402
 import xai  # noqa: E402
-from xai.batch import score  # noqa: E402
+from xai.batch import Job, RayEngine, score  # noqa: E402
 from xai.demo import credit_baseline, split_credit  # noqa: E402
 
 TITLE = "Batch scoring"
@@ -69,11 +69,13 @@ def _loop(model: Any, data: Any, methods: dict[str, dict[str, Any]],
 
 
 def _batch(model: Any, data: Any, methods: dict[str, dict[str, Any]],
-           metric_names: dict[str, dict[str, Any]], batch_size: int = BATCH, **kw: Any) -> int:
+           metric_names: dict[str, dict[str, Any]], chunk_size: int = BATCH,
+           engine: Any = None) -> int:
+    job = Job(methods=list(methods.items()), metrics=list(metric_names.items()),
+              chunk_size=chunk_size)
     with tempfile.TemporaryDirectory() as tmp:
-        table_ = score(model, data, methods=list(methods), metrics=list(metric_names),
-                       method_params=methods, metric_params=metric_names, batch_size=batch_size,
-                       output=Path(tmp) / "scores.parquet", show_progress=False, **kw)
+        table_ = score(model, data, job, output=Path(tmp) / "scores.parquet", engine=engine,
+                       show_progress=False)
     assert set(table_["status"]) == {"ok"}
     return len(table_)
 
@@ -111,9 +113,9 @@ def _ray_row(data: Any, repeats: int) -> Row:
     heavy = {"kernel_shap": {"n_samples": 1000}}
     start = time.perf_counter()
     times, _ = interleaved_times({
-        "ray": lambda: _batch("demo-credit", data, heavy, {}, engine="ray", num_workers=2,
-                              batch_size=RAY_BATCH),
-        "local": lambda: _batch("demo-credit", data, heavy, {}, batch_size=RAY_BATCH),
+        "ray": lambda: _batch("demo-credit", data, heavy, {}, chunk_size=RAY_BATCH,
+                              engine=RayEngine(num_workers=2)),
+        "local": lambda: _batch("demo-credit", data, heavy, {}, chunk_size=RAY_BATCH),
     }, repeats)
     print(f"  ray section took {time.perf_counter() - start:.0f} s", flush=True)
     ray.shutdown()
