@@ -11,10 +11,17 @@ from typing import Any, ClassVar, Literal
 import torch
 
 import xai
-from xai._validation import Constraint, check_params, check_random_state
 from xai.adapters import ModelAdapter, as_adapter
 from xai.exceptions import IncompatibleModelError, InvalidExplanationError
-from xai.methods._base import DEFAULT_BATCH_SIZE, _resolve_batch_size
+from xai.extend import (
+    DEFAULT_BATCH_SIZE,
+    Constraint,
+    check_params,
+    check_random_state,
+    resolve_batch_size,
+)
+
+from ._registry import METRICS
 
 __all__ = ["Metric", "MetricResult"]
 
@@ -128,7 +135,7 @@ class Metric(ABC):
         """Score ``explanation`` of ``model``; see :func:`metrics.evaluate`."""
         adapter = as_adapter(model)
         self.check(explanation, adapter)
-        bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
+        bs = resolve_batch_size(batch_size, adapter, type(self).__name__)
         rng = check_random_state(random_state, owner=type(self).__name__)
         with adapter.session():
             out = self._score(explanation, adapter, rng, batch_size=bs)
@@ -146,17 +153,15 @@ class Metric(ABC):
         the feature spaces a loaded explanation has lost) or holds non-finite values;
         IncompatibleModelError when the metric does not apply to this kind of explanation.
         """
-        from ._evaluate import applicable_metrics
-
         lack = self._unscorable(explanation)
         if lack is not None:
-            works = ", ".join(applicable_metrics(explanation)) or "none"
+            works = ", ".join(METRICS.applicable(explanation)) or "none"
             msg = (f"Metric {self.name!r} cannot score this explanation: {lack[0]}. {lack[1]}. "
                    f"Metrics that apply: {works}.")
             raise InvalidExplanationError(msg)
         reason = self.why_not(explanation)
         if reason is not None:
-            works = ", ".join(applicable_metrics(explanation)) or "none"
+            works = ", ".join(METRICS.applicable(explanation)) or "none"
             msg = (f"Metric {self.name!r} does not apply to this explanation: {reason}. "
                    f"Metrics that apply: {works}.")
             raise IncompatibleModelError(msg, method=self.name)

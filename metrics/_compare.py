@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 import xai
-from xai._validation import fmt_value
 from xai.exceptions import InvalidExplanationError, InvalidParameterError
+from xai.extend import fmt_value
 
 __all__ = ["check_same_inputs", "labelled_explanations"]
 

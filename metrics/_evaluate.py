@@ -47,9 +47,9 @@ class Evaluation(dict[str, MetricResult]):
         """Styled table: one row per (example, output), one column per metric, a mean row.
 
         Cells are green, darker for the better scores of each column; see
-        ``xai.plot._html.scores_table_html``.
+        ``xai.extend.scores_table_html``.
         """
-        from xai.plot._html import scores_table_html
+        from xai.extend import scores_table_html
 
         if not self:
             return '<div class="xai-exp">Evaluation with no metric results.</div>'
@@ -79,8 +79,7 @@ def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -
 
 def applicable_metrics(exp: xai.Explanation) -> list[str]:
     """Registered metrics that can score ``exp`` (and do not re-run the method)."""
-    return [n for n in METRICS.names() if METRICS.get(n).applies_to(exp)
-            and not METRICS.get(n).needs_reexplain]
+    return METRICS.applicable(exp)
 
 
 def evaluate(explanation: xai.Explanation, model: Any,
@@ -176,29 +175,3 @@ def compare(explanations: Sequence[xai.Explanation] | Mapping[str, xai.Explanati
     out = table.pivot(index="method", columns="metric", values="mean")
     return out.reindex([label for label, _ in labelled])
 
-
-#: Light settings for reports (``xai demo``): a few seconds per explanation on 2 CPUs.
-REPORT_METRICS: dict[str, dict[str, Any]] = {
-    "faithfulness_correlation": {"n_subsets": 30},
-    "infidelity": {"n_perturbations": 50},
-    "comprehensiveness": {},
-    "sufficiency": {},
-    "aopc_comprehensiveness": {},
-    "log_odds": {},
-    "complexity": {},
-}
-
-
-def report_scores(explanation: xai.Explanation, model: Any) -> dict[str, dict[str, Any]]:
-    """Mean score of each applicable report metric: {name: {"mean": float, "higher_is_better"}}.
-
-    Registered under the entry-point group ``xai.scorers`` so that ``xai demo`` can add a metric
-    table to its report without ``xai`` importing ``metrics``.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    for name, params in REPORT_METRICS.items():
-        if name not in METRICS or not METRICS.get(name).applies_to(explanation):
-            continue
-        res = METRICS.get(name)(**params)(explanation, model, random_state=0)
-        out[name] = {"mean": res.mean(), "higher_is_better": res.higher_is_better}
-    return out

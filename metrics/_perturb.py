@@ -12,11 +12,10 @@ from collections.abc import Iterator, Sequence
 import torch
 
 import xai
-from xai.adapters import ModelAdapter
-from xai.adapters._base import Batch
+from xai.adapters import Batch, ModelAdapter
 from xai.exceptions import InvalidExplanationError
+from xai.extend import score_masks
 from xai.features import TensorFeatures
-from xai.methods._perturb import score_masks
 
 __all__ = ["Row", "attribution_units", "rows", "safe_div", "score_batches", "score_keeps"]
 

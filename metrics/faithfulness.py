@@ -12,11 +12,9 @@ from typing import Any, ClassVar
 import torch
 
 import xai
-from xai._validation import Constraint, InstanceOf, Interval, Options
 from xai.adapters import ModelAdapter
 from xai.exceptions import XAIWarning
-from xai.methods._base import example_generators
-from xai.methods._perturb import score_masks
+from xai.extend import Constraint, InstanceOf, Interval, Options, example_generators, score_masks
 
 from ._base import Category, Metric
 from ._perturb import attribution_units, rows, score_keeps

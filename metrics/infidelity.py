@@ -12,12 +12,10 @@ from typing import Any, ClassVar
 import torch
 
 import xai
-from xai._validation import NONE_OK, Constraint, InstanceOf, Interval, Options
-from xai.adapters import ModelAdapter
-from xai.adapters._base import Batch
+from xai.adapters import Batch, ModelAdapter
 from xai.exceptions import InvalidParameterError, XAIWarning
+from xai.extend import NONE_OK, Constraint, InstanceOf, Interval, Options, example_generators
 from xai.features import TensorFeatures
-from xai.methods._base import example_generators
 
 from ._base import Category, Metric
 from ._perturb import Row, attribution_units, rows, safe_div, score_batches

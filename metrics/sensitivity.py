@@ -12,11 +12,18 @@ from typing import Any, ClassVar
 import torch
 
 import xai
-from xai._explain import make_method
-from xai._validation import Constraint, InstanceOf, Interval, Options, check_random_state, int_seed
 from xai.adapters import ModelAdapter, as_adapter
 from xai.exceptions import IncompatibleModelError, InvalidExplanationError, XAIWarning
-from xai.methods._base import example_generators
+from xai.extend import (
+    Constraint,
+    InstanceOf,
+    Interval,
+    Options,
+    check_random_state,
+    example_generators,
+    int_seed,
+    make_method,
+)
 
 from ._base import Category, Metric
 from ._perturb import safe_div

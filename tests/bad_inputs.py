@@ -2,7 +2,7 @@
 
 Each method meets the first fixture it can explain among the conformance suite's
 (``xai.testing.adapter_fixtures()``, plus a tiny causal LM here), with its first
-``_test_params()`` set.
+parameter set (``xai.testing.params_for``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 import xai
 from xai import METHODS
-from xai.testing import AdapterFixture, adapter_fixtures
+from xai.testing import AdapterFixture, adapter_fixtures, params_for
 
 __all__ = ["CAUSAL_LM", "FIXTURES", "LABELLED_FIRST", "NUMERIC", "cases", "configured",
            "explain_with", "fixture", "raises", "works"]
@@ -61,7 +61,7 @@ def cases(among: tuple[str, ...] | None = None, *, every: str = "") -> list[Any]
 
 def configured(name: str) -> xai.Method:
     cls = METHODS.get(name)
-    return cls(**cls._test_params()[0])
+    return cls(**params_for(cls)[0])
 
 
 def explain_with(name: str, fx: AdapterFixture, inputs: Any = _FIXTURE_INPUTS, **kwargs: Any) -> Any:

@@ -3,8 +3,8 @@
 Issue 10, requirement 5. Each case asserts the exception type and pins the message (it names
 the input or parameter and the value). A case runs where it applies: each method meets the first
 fixture it can explain among the conformance suite's (``xai.testing.adapter_fixtures()``, plus
-a tiny causal LM here), with its first ``_test_params()`` set. Failing or odd models,
-DataFrames, baselines and devices are in test_bad_inputs_models.py; metrics in
+a tiny causal LM here), with its first parameter set (``xai.testing.params_for``). Failing or
+odd models, DataFrames, baselines and devices are in test_bad_inputs_models.py; metrics in
 test_bad_inputs_metrics.py; the shared fixtures and matchers in bad_inputs.py.
 
 Not repeated here: an invalid value for every constraint of every method parameter is the

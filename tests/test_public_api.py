@@ -114,3 +114,24 @@ def test_every_registered_method_class_is_exported():
     for name in xai.METHODS.names():
         cls = xai.METHODS.get(name)
         assert getattr(xai, cls.__name__, None) is cls, f"xai.{cls.__name__} is not exported"
+
+
+#: The names of ``xai.extend``, the one surface for method and metric authors (and ``metrics``).
+EXTEND_ALL = sorted([
+    "DEFAULT_BATCH_SIZE", "METHODS", "NONE_OK", "AttributionOutput", "Batch", "Capability",
+    "Constraint", "FeatureSpace", "InstanceOf", "Interval", "Method", "MethodRegistry",
+    "ModelAdapter", "Options", "Registry", "ResolvedTarget", "check_params", "check_random_state",
+    "example_generators", "fmt_value", "int_seed", "make_method", "numpy_rng", "register_method",
+    "resolve_batch_size", "score_masks", "scores_table_html",
+])
+
+
+def test_extend_all_is_pinned():
+    import xai.extend
+
+    assert sorted(xai.extend.__all__) == EXTEND_ALL
+    assert all(hasattr(xai.extend, name) for name in EXTEND_ALL)
+    # the same objects as the top level, not copies
+    assert xai.extend.METHODS is xai.METHODS
+    assert xai.extend.Method is xai.Method
+    assert xai.extend.register_method is xai.register_method

@@ -137,12 +137,7 @@ def select_method(model: Any) -> str:
 def compatible_methods(model: Any) -> list[str]:
     """Names of the registered methods that can explain ``model``."""
     adapter = model if isinstance(model, ModelAdapter) else as_adapter(model)
-    out = []
-    for name in METHODS.names():
-        cls = METHODS.get(name)
-        if cls.supports(adapter):
-            out.append(name)
-    return out
+    return METHODS.compatible(adapter)
 
 
 def list_methods() -> list[dict[str, Any]]:

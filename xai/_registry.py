@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from .exceptions import UnknownNameError
 
 if TYPE_CHECKING:
+    from .adapters._base import ModelAdapter
     from .methods._base import Method
 
-__all__ = ["METHODS", "Registry", "register_method"]
+__all__ = ["METHODS", "MethodRegistry", "Registry", "register_method"]
 
 T = TypeVar("T")
 
@@ -94,5 +95,23 @@ class Registry(Generic[T]):
             self._items, self._aliases = items, aliases
 
 
-METHODS: Registry[type[Method]] = Registry("method")
+if TYPE_CHECKING:
+    _MethodRegistryBase = Registry[type[Method]]
+else:  # Method is not importable here at run time (it imports this module)
+    _MethodRegistryBase = Registry
+
+
+class MethodRegistry(_MethodRegistryBase):
+    """The method registry: a Registry that also answers which methods fit a model.
+
+    Compatibility lives here, beside the names, so that ``Method`` (whose error messages list
+    the methods that would work) never calls up into the ``xai.explain`` facade.
+    """
+
+    def compatible(self, adapter: ModelAdapter) -> list[str]:
+        """Canonical names of the registered methods that can explain models behind ``adapter``."""
+        return [name for name in self.names() if self.get(name).supports(adapter)]
+
+
+METHODS: MethodRegistry = MethodRegistry("method")
 register_method = METHODS.register

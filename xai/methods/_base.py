@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from .._capabilities import Capability, Modality
+from .._registry import METHODS
 from .._target import resolve_target
 from .._validation import Constraint, check_params, check_random_state, fmt_value
 from ..adapters import as_adapter
@@ -111,11 +112,9 @@ class Method(ABC):
         """Raise IncompatibleModelError if the class cannot explain models behind ``adapter``
         (a capability or the modality is missing). Checked before the parameters when a method
         is made by name, so a text-only method on a tabular model says so first."""
-        from .._explain import compatible_methods
-
         if cls.supports(adapter):
             return
-        works = ", ".join(compatible_methods(adapter)) or "none"
+        works = ", ".join(METHODS.compatible(adapter)) or "none"
         missing = cls.requirements(adapter.modality) & ~adapter.capabilities
         if adapter.modality not in cls.modalities:
             msg = (f"Method {cls.name!r} does not support {adapter.modality!r} inputs "
@@ -123,7 +122,7 @@ class Method(ABC):
         else:
             msg = (f"Method {cls.name!r} needs {'+'.join(missing.names())}, but {adapter!r} "
                    f"does not provide it. Methods that work with this model: {works}.")
-        raise IncompatibleModelError(msg, method=cls.name, compatible=compatible_methods(adapter))
+        raise IncompatibleModelError(msg, method=cls.name, compatible=METHODS.compatible(adapter))
 
     def check_compatible(self, adapter: ModelAdapter) -> None:
         """Raise IncompatibleModelError if the adapter lacks a capability or the modality."""

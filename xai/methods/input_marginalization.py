@@ -72,12 +72,6 @@ class InputMarginalization(Method):
         super().__post_init__()
         check_resampler(self.resampler, "InputMarginalization")
 
-    @classmethod
-    def _test_params(cls) -> list[dict[str, Any]]:
-        from ..testing._toys import UniformResampler
-
-        return [{"resampler": UniformResampler()}]
-
     def _choose(self, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         keep = (probs >= self.min_prob).nonzero()[:, 0]
         w = probs[keep]

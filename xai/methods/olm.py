@@ -79,13 +79,6 @@ class OLM(Method):
         super().__post_init__()
         check_resampler(self.resampler, "OLM")
 
-    @classmethod
-    def _test_params(cls) -> list[dict[str, Any]]:
-        from ..testing._toys import UniformResampler
-
-        return [{"resampler": UniformResampler(), "n_samples": 4},
-                {"resampler": UniformResampler(), "n_samples": 3, "statistic": "std"}]
-
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:

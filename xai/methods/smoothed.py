@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._capabilities import Capability, Modality
-from .._registry import register_method
+from .._registry import METHODS, register_method
 from .._validation import Constraint, InstanceOf, Interval, check_random_state, int_seed
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import IncompatibleModelError
@@ -111,9 +111,7 @@ class Smoothed(Method):
 
     def check_compatible(self, adapter: ModelAdapter) -> None:
         """Tensor modalities only, and the inner method must be able to explain the model."""
-        from .._explain import compatible_methods
-
-        works = compatible_methods(adapter)
+        works = METHODS.compatible(adapter)
         tail = f"Methods that work with this model: {', '.join(works) or 'none'}."
         text_ok = adapter.modality != "text" or Capability.EMBEDDINGS in adapter.capabilities
         if adapter.modality not in self.modalities or not text_ok:

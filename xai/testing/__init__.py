@@ -9,7 +9,8 @@ here or in a third-party package, is tested by the same checks as the built-in o
     def test_methods_conform(check):
         check()
 
-Each check takes a Method class, one of its ``_test_params()`` dicts and an
+Each check takes a Method class, one of its parameter sets (:func:`params_for`: its
+``_test_params()``, or ``TEST_PARAMS`` for a built-in method that needs a test fake) and an
 :class:`AdapterFixture`, and raises ``AssertionError`` with the reason when the method breaks a
 rule of the contract (DESIGN "Tests", items 1-7). The toy models never touch the global RNGs.
 
@@ -35,6 +36,7 @@ from ._checks import (
     iter_checks,
     parametrize_with_checks,
 )
+from ._params import TEST_PARAMS, params_for
 from ._toys import (
     NO_CAPABILITY,
     AdapterFixture,
@@ -49,6 +51,7 @@ from ._toys import (
 __all__ = [
     "CHECKS",
     "NO_CAPABILITY",
+    "TEST_PARAMS",
     "AdapterFixture",
     "adapter_fixtures",
     "check_batch_invariance",
@@ -60,6 +63,7 @@ __all__ = [
     "check_model_untouched",
     "check_seed",
     "iter_checks",
+    "params_for",
     "parametrize_with_checks",
     "tiny_text_classifier",
     "tiny_tokenizer",

@@ -17,6 +17,7 @@ from .._registry import METHODS
 from ..exceptions import ConvergenceWarning, IncompatibleModelError, InvalidParameterError
 from ..explanation import Explanation
 from ..methods._base import Method
+from ._params import params_for
 from ._toys import _NOT_CALLED, NO_CAPABILITY, AdapterFixture, adapter_fixtures, toy_inputs  # noqa: F401
 
 # -- checks ------------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ CHECKS: tuple[Check, ...] = (check_explanation_shape, check_seed, check_batch_in
 
 
 def iter_checks(names: Iterable[str] | None = None) -> Iterator[tuple[str, Callable[[], None]]]:
-    """``(id, check)`` pairs over methods x ``_test_params()`` x fixtures x checks.
+    """``(id, check)`` pairs over methods x :func:`params_for` x fixtures x checks.
 
     ``names`` defaults to every registered method (``METHODS.names()`` at call time), so methods
     registered later are picked up. A fixture a method cannot explain gets only
@@ -289,7 +290,7 @@ def iter_checks(names: Iterable[str] | None = None) -> Iterator[tuple[str, Calla
     fixtures = adapter_fixtures()
     for name in METHODS.names() if names is None else names:
         cls: type[Method] = METHODS.get(name)
-        for params in cls._test_params():
+        for params in params_for(cls):
             pid = f"{cls.name}({_kwargs(params)})"
             yield f"{pid}-check_invalid_params", functools.partial(
                 check_invalid_params, cls, params)

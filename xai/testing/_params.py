@@ -1,0 +1,52 @@
+"""The parameter sets the conformance suite builds each method from.
+
+A method declares cheap parameter sets in its ``_test_params()`` classmethod. A built-in method
+whose required field only a test fake can fill (the ``resampler`` of OLM and of input
+marginalization) has its sets here instead, beside the fake, so that no production module
+imports ``xai.testing`` (scikit-learn keeps such sets in its test-instance generator for the
+same reason). A third-party method keeps using ``_test_params()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..methods import OLM, InputMarginalization, Method
+from ._toys import UniformResampler
+
+__all__ = ["TEST_PARAMS", "params_for"]
+
+
+def _olm() -> list[dict[str, Any]]:
+    return [{"resampler": UniformResampler(), "n_samples": 4},
+            {"resampler": UniformResampler(), "n_samples": 3, "statistic": "std"}]
+
+
+def _input_marginalization() -> list[dict[str, Any]]:
+    return [{"resampler": UniformResampler()}]
+
+
+#: Parameter sets of the built-in methods that need a test fake, by class (built on each call,
+#: so that no check shares a fake with another).
+TEST_PARAMS: dict[type[Method], Callable[[], list[dict[str, Any]]]] = {
+    OLM: _olm,
+    InputMarginalization: _input_marginalization,
+}
+
+
+def params_for(cls: type[Method]) -> list[dict[str, Any]]:
+    """The parameter sets the conformance suite instantiates ``cls`` with.
+
+    ``TEST_PARAMS[cls]()`` for a built-in method listed there, else ``cls._test_params()``.
+
+    Examples
+    --------
+    >>> from xai.methods import OLM, Occlusion
+    >>> params_for(Occlusion) == Occlusion._test_params()
+    True
+    >>> params_for(OLM)[0]["n_samples"]
+    4
+    """
+    make = TEST_PARAMS.get(cls)
+    return make() if make is not None else cls._test_params()
