@@ -173,6 +173,41 @@ def test_check_invalid_params_catches_a_constraint_on_a_non_field():
             check_invalid_params(Typo, {})
 
 
+def test_suite_checks_that_every_field_has_a_constraint():
+    ids = [i for i, _ in iter_checks(["occlusion"])]
+    assert ids[0] == "occlusion-check_constraints_cover_fields"
+    with METHODS.scoped():
+
+        @xai.register_method("unchecked_field")
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class UncheckedField(Occlusion):
+            radius: float = 1.0
+
+        check = dict(iter_checks(["unchecked_field"]))["unchecked_field-check_constraints_cover_fields"]
+        msg = ("UncheckedField._constraints has no entry for the field(s) ['radius']: declare the "
+               "accepted values of each (xai.extend constraints).")
+        with pytest.raises(AssertionError, match=re.escape(msg)):
+            check()
+
+
+@pytest.mark.parametrize(("cls", "name", "value", "expected"), [
+    (Occlusion, "baseline", "zero", "a str among {'auto', 'delete', 'mask', 'mean', 'pad', "
+                                    "'unk', 'zeros'}, a number or an array-like"),
+    (xai.KernelShap, "baseline", None, "a str among {'auto', 'delete', 'mask', 'mean', 'pad', "
+                                       "'unk', 'zeros'}, a number or an array-like"),
+    (xai.OLM, "resampler", "bert-base-uncased",
+     "a TokenResampler (an object with propose(text, spans)), such as "
+     "xai.MaskedLMResampler(model, tokenizer)"),
+])
+def test_fields_that_had_no_constraint_are_checked_when_the_method_is_made(cls, name, value,
+                                                                            expected):
+    # before: baseline was accepted by the constructor and refused only inside explain()
+    msg = f"The {name!r} parameter of {cls.__name__} must be {expected}. Got {value!r} instead."
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(msg)) as err:
+        cls(**{name: value})
+    assert err.value.parameter == name
+
+
 def test_check_incompatible_adapter_catches_a_method_that_accepts_anything():
     with METHODS.scoped():
 

@@ -15,7 +15,13 @@ from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method
-from ._resample import check_resampler, class_probabilities, score_replacements, word_features
+from ._resample import (
+    RESAMPLER,
+    check_resampler,
+    class_probabilities,
+    score_replacements,
+    word_features,
+)
 
 __all__ = ["InputMarginalization", "weight_of_evidence"]
 
@@ -58,6 +64,7 @@ class InputMarginalization(Method):
     reference: ClassVar[str] = "Kim et al. 2020, arXiv:2010.13984"
     multiply_by_inputs_: ClassVar[bool] = True
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
+        "resampler": RESAMPLER,
         "min_prob": [Interval(float, 0, 1, closed="neither")],
         "renormalize": [InstanceOf((bool,), "a bool")],
         "granularity": [Options({"word"})],

@@ -16,7 +16,13 @@ from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, example_generators
 from ._budget import Cost
-from ._resample import check_resampler, class_probabilities, score_replacements, word_features
+from ._resample import (
+    RESAMPLER,
+    check_resampler,
+    class_probabilities,
+    score_replacements,
+    word_features,
+)
 
 __all__ = ["OLM"]
 
@@ -65,6 +71,7 @@ class OLM(Method):
     deterministic: ClassVar[bool] = False
     reference: ClassVar[str] = "Harbecke & Alt 2020, arXiv:2004.09890"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
+        "resampler": RESAMPLER,
         "n_samples": [Interval(int, 1, None, closed="left"), NONE_OK],
         "statistic": [Options({"mean", "std"})],
         "granularity": [Options({"word"})],

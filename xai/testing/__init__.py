@@ -14,6 +14,11 @@ Each check takes a Method class, one of its parameter sets (:func:`params_for`: 
 :class:`AdapterFixture`, and raises ``AssertionError`` with the reason when the method breaks a
 rule of the contract (DESIGN "Tests", items 1-7). The toy models never touch the global RNGs.
 
+Metrics have their own suite (:func:`parametrize_with_metric_checks`, over a registry passed in,
+since ``xai`` never imports ``metrics``): stateless, seeded, invalid parameters, row-vs-batch
+invariance and direction (exact attributions beat shuffled ones). Both suites check that every
+field has a declared constraint (:func:`check_constraints_cover_fields`).
+
 Examples
 --------
 >>> from xai.testing import check_explanation_shape, adapter_fixtures
@@ -36,6 +41,19 @@ from ._checks import (
     iter_checks,
     parametrize_with_checks,
 )
+from ._coverage import UNCONSTRAINED, check_constraints_cover_fields
+from ._metric_checks import (
+    METRIC_CHECKS,
+    MetricFixture,
+    check_metric_batch_invariance,
+    check_metric_direction,
+    check_metric_invalid_params,
+    check_metric_seed,
+    check_metric_stateless,
+    iter_metric_checks,
+    metric_fixtures,
+    parametrize_with_metric_checks,
+)
 from ._params import TEST_PARAMS, params_for
 from ._toys import (
     NO_CAPABILITY,
@@ -50,21 +68,33 @@ from ._toys import (
 
 __all__ = [
     "CHECKS",
+    "METRIC_CHECKS",
     "NO_CAPABILITY",
     "TEST_PARAMS",
+    "UNCONSTRAINED",
     "AdapterFixture",
+    "MetricFixture",
     "adapter_fixtures",
     "check_batch_invariance",
+    "check_constraints_cover_fields",
     "check_explain_equivalence",
     "check_explanation_shape",
     "check_incompatible_adapter",
     "check_invalid_params",
     "check_method",
+    "check_metric_batch_invariance",
+    "check_metric_direction",
+    "check_metric_invalid_params",
+    "check_metric_seed",
+    "check_metric_stateless",
     "check_model_untouched",
     "check_seed",
     "iter_checks",
+    "iter_metric_checks",
+    "metric_fixtures",
     "params_for",
     "parametrize_with_checks",
+    "parametrize_with_metric_checks",
     "tiny_text_classifier",
     "tiny_tokenizer",
     "toy_function",

@@ -17,6 +17,7 @@ from .._registry import METHODS
 from ..exceptions import ConvergenceWarning, IncompatibleModelError, InvalidParameterError
 from ..explanation import Explanation
 from ..methods._base import Method
+from ._coverage import check_constraints_cover_fields
 from ._params import params_for
 from ._toys import _NOT_CALLED, NO_CAPABILITY, AdapterFixture, adapter_fixtures, toy_inputs  # noqa: F401
 
@@ -290,6 +291,8 @@ def iter_checks(names: Iterable[str] | None = None) -> Iterator[tuple[str, Calla
     fixtures = adapter_fixtures()
     for name in METHODS.names() if names is None else names:
         cls: type[Method] = METHODS.get(name)
+        yield f"{cls.name}-check_constraints_cover_fields", functools.partial(
+            check_constraints_cover_fields, cls)
         for params in params_for(cls):
             pid = f"{cls.name}({_kwargs(params)})"
             yield f"{pid}-check_invalid_params", functools.partial(
