@@ -67,7 +67,7 @@ def qa_run(lm: Any, counter: CallCounter, n_permutations: int) -> dict[str, Any]
     rows = {}
     for value, n_new in (("log_prob", 4), ("answer", 6)):
         exp, sec, calls, pos = timed(lambda v=value, n=n_new: xai.explain(
-            lm, PROMPT, method="shapley_sampling", granularity="document", target="generated",
+            lm, PROMPT, method="textgenshap", granularity="document", target="generated",
             max_new_tokens=n, value=v, n_permutations=n_permutations, random_state=0), counter)
         if value == "log_prob":
             per_doc = exp.values[0].sum(0)
@@ -118,7 +118,7 @@ def ours_sampling(lm: Any, counter: CallCounter, target_ids: list[int],
     tok = lm.tokenizer
     target = tok.decode(target_ids)
     exp, sec, calls, pos = timed(lambda: xai.explain(
-        lm, PROMPT, method="shapley_sampling", granularity="document", target=target,
+        lm, PROMPT, method="textgenshap", granularity="document", target=target,
         max_exact=0, n_permutations=n_permutations, random_state=0), counter)
     same = list(exp.extras["target_ids"]) == list(target_ids)
     return {"values": exp.values[0].sum(0).tolist(), "seconds": sec, "model_calls": calls,

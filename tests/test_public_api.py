@@ -47,6 +47,7 @@ XAI_ALL = sorted([
     "Smoothed",
     "TensorFeatures",
     "TextFeatures",
+    "TextGenSHAP",
     "TokenFeatures",
     "TokenResampler",
     "TorchModuleAdapter",

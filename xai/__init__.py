@@ -52,6 +52,7 @@ from .methods import (
     Occlusion,
     ShapleySampling,
     Smoothed,
+    TextGenSHAP,
 )
 
 __version__ = "0.1.0"
@@ -91,6 +92,7 @@ __all__ = [
     "Smoothed",
     "TensorFeatures",
     "TextFeatures",
+    "TextGenSHAP",
     "TokenFeatures",
     "TokenResampler",
     "TorchModuleAdapter",

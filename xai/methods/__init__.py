@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registration)
     olm,
     shapley_sampling,
     smoothed,
+    textgenshap,
 )
 from ._base import AttributionOutput, Method
 from .context_length_probing import ContextLengthProbing
@@ -21,7 +22,8 @@ from .occlusion import Occlusion
 from .olm import OLM
 from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
+from .textgenshap import TextGenSHAP
 
 __all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "InputMarginalization",
            "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling",
-           "Smoothed"]
+           "Smoothed", "TextGenSHAP"]

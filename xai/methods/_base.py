@@ -39,6 +39,11 @@ class AttributionOutput:
     values: torch.Tensor | Sequence[torch.Tensor]
     base_values: torch.Tensor | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The explained outputs when the method only learns them while attributing (the answers of
+    #: a generation game, the scores of context-length probing); None keeps the resolved target.
+    target: ResolvedTarget | None = None
+    #: The players when attributing chose them (hierarchical levels); None keeps the inputs'.
+    features: tuple[FeatureSpace, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,14 +82,31 @@ class Method(ABC):
     ) -> Explanation:
         """Explain ``model`` on ``inputs``; see :func:`xai.explain` for the parameters."""
         adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
-        batch = adapter.prepare(inputs)
+        batch = self._prepare(adapter, inputs)
         with adapter.session():
-            scores = adapter.predict_batched(batch, bs)
-            tgt = resolve_target(adapter, scores, target)
+            tgt = self._resolve_target(adapter, batch, target, batch_size=bs)
             features = self.feature_spaces(adapter, batch)
             self.check_cost(batch, features, tgt.n_outputs, bs)
             out = self._attribute(adapter, batch, features, tgt, batch_size=bs, rng=rng)
-        return self._pack(out, adapter, batch, features, tgt, scores)
+        return self._pack(out, adapter, batch, out.features or features, out.target or tgt)
+
+    # -- hooks (override these, never explain) --------------------------------------------
+    def _prepare(self, adapter: ModelAdapter, inputs: Any) -> Batch:
+        """The validated inputs (default: ``adapter.prepare``); a method that reads its own
+        input form (a prompt with documents) overrides this."""
+        return adapter.prepare(inputs)
+
+    def _resolve_target(self, adapter: ModelAdapter, batch: Batch, target: Any, *,
+                        batch_size: int) -> ResolvedTarget:
+        """The outputs to explain, with the model's scores at the inputs.
+
+        The default scores ``batch`` (``batch_size`` rows per call) and resolves ``target``
+        against the scores (``"predicted"``, an index, a label, ...). A method whose outputs are
+        not the model's output columns (generated tokens, answers, target tokens of a text)
+        overrides this; it may leave ``scores`` None and return them, or outputs only found
+        while attributing, in ``AttributionOutput.target``.
+        """
+        return resolve_target(adapter, adapter.predict_batched(batch, batch_size), target)
 
     def _setup(self, model: Any, batch_size: int | Literal["auto"],
                random_state: int | torch.Generator | None,
@@ -162,8 +184,7 @@ class Method(ABC):
         """Compute values only; the base packs them into an Explanation."""
 
     def _pack(self, out: AttributionOutput, adapter: ModelAdapter, batch: Batch,
-              features: tuple[FeatureSpace, ...], tgt: ResolvedTarget,
-              scores: torch.Tensor) -> Explanation:
+              features: tuple[FeatureSpace, ...], tgt: ResolvedTarget) -> Explanation:
         values, mask = _pad_values(out.values, [f.n_features for f in features])
         if not bool(torch.isfinite(values).all()):
             msg = (f"{type(self).__name__} produced non-finite attributions. The model may output "
@@ -171,7 +192,7 @@ class Method(ABC):
             raise InvalidExplanationError(msg)
         return Explanation(
             values=values, feature_mask=mask, features=features, inputs=batch, target=tgt,
-            predictions=scores.gather(1, tgt.indices), method=self.name,
+            predictions=tgt.explained_scores(), method=self.name,
             base_values=out.base_values, params=self.get_params(), extras=out.extras,
             model_info=adapter.describe(),
             multiply_by_inputs=bool(getattr(self, "multiply_by_inputs", self.multiply_by_inputs_)),

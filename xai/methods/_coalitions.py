@@ -40,6 +40,7 @@ from .._validation import Interval, check_param, fmt_value
 from ..exceptions import InvalidParameterError
 from ._budget import Cost, Moments, check_cost
 from ._hierarchy import UnitValue, hierarchical
+from ._permutations import Draws, chain_credits, check_pairs, prefix_masks
 
 __all__ = [
     "AnswerGame",
@@ -178,15 +179,6 @@ def _exact(value: ValueFunction, n_players: int, *, max_exact: int, batch_size: 
     return GameResult(phi, torch.zeros_like(phi), v[0], v[-1], int(keep.shape[0]), True)
 
 
-def _permutations(n_players: int, n_permutations: int, antithetic: bool,
-                  generator: torch.Generator) -> torch.Tensor:
-    n_draw = n_permutations // 2 if antithetic else n_permutations
-    perms = torch.stack([torch.randperm(n_players, generator=generator) for _ in range(n_draw)])
-    if antithetic:
-        perms = torch.stack([perms, perms.flip(1)], dim=1).reshape(-1, n_players)
-    return perms
-
-
 def permutation_shapley(value: ValueFunction, n_players: int, *, n_permutations: int,
                         antithetic: bool = True, generator: torch.Generator,
                         batch_size: int = 256) -> GameResult:
@@ -229,12 +221,7 @@ def _permutation(value: ValueFunction, n_players: int, *, n_permutations: int, a
     check_param(owner, "n_players", n_players, _NONNEG_INT)
     check_param(owner, "n_permutations", n_permutations, _POS_INT)
     check_param(owner, "batch_size", batch_size, _POS_INT)
-    if antithetic and n_permutations % 2:
-        msg = (f"The 'n_permutations' parameter of {owner} must be even when antithetic=True "
-               f"(permutations come in pairs). Got {n_permutations} instead. Use "
-               f"{n_permutations + 1} or antithetic=False.")
-        raise InvalidParameterError(msg, owner=owner, parameter="n_permutations",
-                                    value=n_permutations)
+    check_pairs(n_permutations, antithetic, owner)
     d = n_players
     if d == 0:  # no players: nothing to attribute, v(empty) still reported
         v0 = _evaluate(value, torch.zeros(1, 0, dtype=torch.bool), batch_size, owner)
@@ -246,24 +233,19 @@ def _permutation(value: ValueFunction, n_players: int, *, n_permutations: int, a
     group = 2 if antithetic else 1
     per_chunk = max(group, batch_size // max(d - 1, 1) // group * group)
     moments = Moments()
+    draws = Draws(d, n_permutations, antithetic, generator)
     for start in range(0, n_permutations, per_chunk):
-        perms = _permutations(d, min(per_chunk, n_permutations - start), antithetic, generator)
-        rank = torch.empty_like(perms)
-        rank.scatter_(1, perms, torch.arange(d).expand(perms.shape[0], d))
-        prefixes = rank.unsqueeze(1) < torch.arange(1, d).view(1, -1, 1)  # (P, D-1, D)
+        stop = min(start + per_chunk, n_permutations)
+        perms = draws.perms(start, stop)
+        draws.release(stop)
+        prefixes = prefix_masks(perms)  # (P, D-1, D)
         middle, inverse = torch.unique(prefixes.reshape(-1, d), dim=0, return_inverse=True)
         v = memo(torch.cat([ends, middle]) if start == 0 else middle)
         v_mid = v[2:] if start == 0 else v
         v0, v1 = memo(ends)
-        trail = v0.shape
-        chain = torch.cat([v0.expand(perms.shape[0], 1, *trail),
-                           v_mid[inverse].reshape(perms.shape[0], d - 1, *trail),
-                           v1.expand(perms.shape[0], 1, *trail)], dim=1)  # (P, D + 1, ...)
-        gains = chain[:, 1:] - chain[:, :-1]  # gain of the k-th added player
-        index = perms.reshape(*perms.shape, *([1] * len(trail))).expand_as(gains)
-        contrib = torch.zeros_like(gains).scatter_(1, index, gains)  # by player id
-        moments.add(contrib.reshape(-1, 2, *contrib.shape[1:]).mean(1) if antithetic
-                    else contrib)
+        moments.add(chain_credits(perms, v0, v_mid[inverse].reshape(stop - start, d - 1,
+                                                                     *v0.shape),
+                                  v1, antithetic))
     v0, v1 = memo(ends)
     mean, stderr = moments.result(v0.dtype)
     return GameResult(mean, stderr, v0, v1, len(memo.rows), False)

@@ -1,4 +1,5 @@
-"""Shapley values for generated text (TextGenSHAP): the games behind ``shapley_sampling`` on LMs.
+"""Shapley values for generated text: the games behind ``textgenshap`` (and ``shapley_sampling``
+on language models).
 
 Players are documents, sentences or words of the prompt (:mod:`xai.features.segments`); a
 coalition is the prompt with the other players deleted. Two value functions:
@@ -16,20 +17,24 @@ Both reuse the KV cache of the coalitions' common token prefix (:class:`RowRunne
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
+from ..adapters._base import Batch
 from ..adapters._causal import HFCausalLMAdapter
 from ..adapters._causal_rows import RowRunner
 from ..exceptions import InvalidInputError, InvalidParameterError, InvalidTargetError
-from ..explanation import Explanation, ResolvedTarget
+from ..explanation import ResolvedTarget
 from ..features.segments import Prompt, SpanFeatures, as_prompt, split_span
+from ._base import AttributionOutput
 from ._coalitions import AnswerGame, GameResult, _exact, _permutation, hierarchical
 
-__all__ = ["GenerationGame", "explain_generation"]
+__all__ = ["GameTarget", "GenerationGame", "PromptBatch", "attribute_game", "prepare_prompt",
+           "prompt_features", "resolve_game_target"]
 
 Unit = tuple[int, int, int]  # (level, start, end)
 
@@ -69,17 +74,13 @@ class GenerationGame:
             msg = ("chat_template=True needs a tokenizer with a chat template "
                    f"({type(tok).__name__} has none). Pass chat_template=False and write the "
                    "prompt in the model's own format.")
-            raise InvalidParameterError(msg, owner="ShapleySampling", parameter="chat_template",
+            raise InvalidParameterError(msg, owner="TextGenSHAP", parameter="chat_template",
                                         value=True)
 
     # -- text and tokens ----------------------------------------------------------------------
     def wrap(self, text: str) -> str:
         """The model-facing prompt: ``text`` inside the chat template when asked."""
-        if not self.chat_template:
-            return text
-        out = self.adapter.tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
-        return str(out)
+        return wrap_chat(self.adapter.tokenizer, text) if self.chat_template else text
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each (wrapped) prompt, BOS as the adapter adds it; never empty."""
@@ -166,6 +167,13 @@ class GenerationGame:
         self.outputs[text] = answer
 
 
+def wrap_chat(tokenizer: Any, text: str) -> str:
+    """``text`` as a user message in the tokenizer's chat template, ready for the reply."""
+    out = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    return str(out)
+
+
 def normalize(text: str) -> str:
     """An answer is the first non-empty line of the output, stripped of surrounding whitespace
     and of trailing ``.,;:`` (case and other punctuation kept).
@@ -177,12 +185,12 @@ def normalize(text: str) -> str:
     return line.rstrip(".,;:").rstrip()
 
 
-def top_units(game: GenerationGame, granularity: str, level: int) -> list[Unit]:
+def top_units(prompt: Prompt, granularity: str, level: int) -> list[Unit]:
     """The players of the first level: documents, or the sentences/words inside them."""
-    docs = game.prompt.documents
+    docs = prompt.documents
     if granularity == "document":
         return [(level, s, e) for s, e in docs]
-    return [(level, s, e) for d in docs for s, e in split_span(game.prompt.text, d, granularity)]
+    return [(level, s, e) for d in docs for s, e in split_span(prompt.text, d, granularity)]
 
 
 def solve(value: Callable[[torch.Tensor], torch.Tensor], n_players: int, *, max_exact: int,
@@ -192,9 +200,9 @@ def solve(value: Callable[[torch.Tensor], torch.Tensor], n_players: int, *, max_
     coalitions per value call, so memory does not grow with n_permutations)."""
     if 2**n_players <= max_exact:
         return _exact(value, n_players, max_exact=max_exact, batch_size=None,
-                      owner="ShapleySampling")
+                      owner="TextGenSHAP")
     return _permutation(value, n_players, n_permutations=n_permutations, antithetic=antithetic,
-                        generator=rng, batch_size=batch_size, owner="ShapleySampling")
+                        generator=rng, batch_size=batch_size, owner="TextGenSHAP")
 
 
 def check_players(n: int, max_players: int, granularity: Any) -> None:
@@ -203,7 +211,7 @@ def check_players(n: int, max_players: int, granularity: Any) -> None:
                f"max_players={max_players}. Use hierarchical mode, e.g. granularity=['document', "
                f"'sentence', 'word'] with a threshold, a coarser granularity, or raise "
                f"max_players.")
-        raise InvalidParameterError(msg, owner="ShapleySampling", parameter="max_players",
+        raise InvalidParameterError(msg, owner="TextGenSHAP", parameter="max_players",
                                     value=max_players, constraint=f">= {n}")
     if n == 0:
         msg = (f"The prompt has no players at granularity {granularity!r} (no documents outside "
@@ -218,20 +226,43 @@ def levels_of(granularity: str | Sequence[str]) -> list[str]:
     if granularity == "token":
         msg = ("For language models the players are 'document', 'sentence' or 'word' units of "
                "the prompt; granularity='token' is not available. Use 'word'.")
-        raise InvalidParameterError(msg, owner="ShapleySampling", parameter="granularity",
+        raise InvalidParameterError(msg, owner="TextGenSHAP", parameter="granularity",
                                     value=granularity)
     return [granularity] if isinstance(granularity, str) else list(granularity)
 
 
 
 
-def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, target: Any,
-                       batch_size: int, rng: torch.Generator) -> Explanation:
-    """Shapley values of the prompt's players for ``method`` (a ShapleySampling) on one prompt."""
-    prompt = as_prompt(inputs, owner="ShapleySampling")
-    game = GenerationGame(adapter, prompt, method.max_new_tokens, batch_size,
+@dataclasses.dataclass(frozen=True, eq=False)
+class PromptBatch(Batch):
+    """The one prompt of a generation explanation: its text as the adapter prepared it, and
+    which character spans are documents (the players; the rest is fixed template)."""
+
+    prompt: Prompt | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GameTarget(ResolvedTarget):
+    """The target of a generation game while it is played: the game (caches, counters) and the
+    target continuation's token ids (none for the answer game, whose outputs are its answers)."""
+
+    game: GenerationGame | None = None
+    token_ids: tuple[int, ...] = ()
+
+
+def prepare_prompt(adapter: Any, inputs: Any, owner: str) -> PromptBatch:
+    """Read one prompt (a str or ``{"prefix", "documents", "suffix"}``) for ``adapter``."""
+    prompt = as_prompt(inputs, owner=owner)
+    batch = adapter.prepare([prompt.text])
+    return PromptBatch(batch.tensors, texts=batch.texts, columns=batch.columns, prompt=prompt)
+
+
+def resolve_game_target(method: Any, adapter: Any, batch: Batch, target: Any,
+                        batch_size: int) -> GameTarget:
+    """Start the game of ``method`` (a TextGenSHAP) on the prompt and fix its target: the
+    greedy continuation, a given continuation text, or (answer game) every answer."""
+    game = GenerationGame(adapter, _prompt_of(batch), method.max_new_tokens, batch_size,
                           method.chat_template)
-    levels = levels_of(method.granularity)
     if method.value == "answer":
         if not (target is None or target in ("generated", "all")):
             msg = (f"value='answer' explains every answer the model gives, so 'target' must be "
@@ -248,6 +279,34 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
         msg = (f"'target' for a language model must be None, 'generated' or the continuation "
                f"text to explain. Got {target!r} instead.")
         raise InvalidTargetError(msg, value=target)
+    return GameTarget(torch.arange(len(target_ids)).unsqueeze(0),
+                      (game.token_names(target_ids),), game=game, token_ids=tuple(target_ids))
+
+
+def prompt_features(method: Any, adapter: Any, batch: Batch) -> tuple[SpanFeatures]:
+    """The players of the first level as a feature space (checked against max_players)."""
+    prompt = _prompt_of(batch)
+    levels = levels_of(method.granularity)
+    units = top_units(prompt, levels[0], 0)
+    check_players(len(units), method.max_players, levels[0])
+    wrap = functools.partial(wrap_chat, adapter.tokenizer) if method.chat_template else None
+    return (SpanFeatures(prompt.text, [(s, e) for _, s, e in units], adapter.encode, wrap),)
+
+
+def _prompt_of(batch: Batch) -> Prompt:
+    prompt = getattr(batch, "prompt", None)
+    if prompt is None:  # a plain Batch (e.g. from a wrapper): its one text is the prompt
+        prompt = as_prompt(list(batch.texts or ()), owner="TextGenSHAP")
+    return prompt
+
+
+def attribute_game(method: Any, target: GameTarget, rng: torch.Generator,
+                   batch_size: int) -> AttributionOutput:
+    """Play the game level by level (hierarchically) and pack the last level's values."""
+    game = target.game
+    assert game is not None  # made by resolve_game_target
+    levels = levels_of(method.granularity)
+    results: list[GameResult] = []
 
     def explain_level(units: list[Unit]) -> torch.Tensor:
         check_players(len(units), method.max_players, levels[units[0][0]] if units else levels)
@@ -255,7 +314,7 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
         if method.value == "answer":
             value: Callable[[torch.Tensor], torch.Tensor] = game.answer(spans)
         else:
-            value = game.log_prob(spans, target_ids)
+            value = game.log_prob(spans, list(target.token_ids))
         res = solve(value, len(units), max_exact=method.max_exact,
                     n_permutations=method.n_permutations, antithetic=method.antithetic, rng=rng,
                     batch_size=batch_size)
@@ -267,26 +326,21 @@ def explain_generation(method: Any, adapter: HFCausalLMAdapter, inputs: Any, tar
     def expand(unit: Unit) -> list[Unit]:  # the next level at which the unit really splits
         level, s, e = unit
         for nxt in range(level + 1, len(levels)):
-            subs = split_span(prompt.text, (s, e), levels[nxt])
+            subs = split_span(game.prompt.text, (s, e), levels[nxt])
             if len(subs) > 1:
                 return [(nxt, a, b) for a, b in subs]
         return []
 
-    results: list[GameResult] = []
-    units = top_units(game, levels[0], 0)
-    check_players(len(units), method.max_players, levels[0])
-    entries = hierarchical(explain_level, expand, units, levels=len(levels),
-                           threshold=method.threshold)
+    entries = hierarchical(explain_level, expand, top_units(game.prompt, levels[0], 0),
+                           levels=len(levels), threshold=method.threshold)
     last = max(e.level for e in entries)
     final = [e for e in entries if e.level == last]
-    return _pack(method, adapter, game, final, entries, results[-1], target_ids, levels)
+    return _output(method, game, final, entries, results[-1], list(target.token_ids), levels)
 
 
-def _pack(method: Any, adapter: HFCausalLMAdapter, game: GenerationGame, final: list[Any],
-          entries: list[Any], res: GameResult, target_ids: list[int],
-          levels: list[str]) -> Explanation:
+def _output(method: Any, game: GenerationGame, final: list[Any], entries: list[Any],
+            res: GameResult, target_ids: list[int], levels: list[str]) -> AttributionOutput:
     spans = [(e.unit[1], e.unit[2]) for e in final]
-    fs = game.features(spans)
     values = res.values.T.unsqueeze(0).float()  # (1, n_outputs, n_players)
     names = res.answers if method.value == "answer" else game.token_names(target_ids)
     full = res.full_value.reshape(1, -1).float()
@@ -313,10 +367,5 @@ def _pack(method: Any, adapter: HFCausalLMAdapter, game: GenerationGame, final: 
     else:
         extras["target_ids"] = list(target_ids)
         extras["sequence_values"] = values.sum(1)
-    batch = adapter.prepare([game.wrap(text)])
-    return Explanation(
-        values=values, target=tgt, method=method.name, params=method.get_params(),
-        names=(fs.feature_names,), features=(fs,), inputs=batch, predictions=full,
-        base_values=res.empty_value.reshape(1, -1).float(), extras=extras,
-        model_info=adapter.describe(), multiply_by_inputs=True, modality="generation",
-        texts=(text,))
+    return AttributionOutput(values, base_values=res.empty_value.reshape(1, -1).float(),
+                             extras=extras, target=tgt, features=(game.features(spans),))

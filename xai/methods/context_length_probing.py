@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 
@@ -15,12 +15,11 @@ from .._validation import Constraint, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..adapters._causal_rows import rows_per_call
 from ..exceptions import InvalidInputError, InvalidTargetError
-from ..explanation import Explanation, ResolvedTarget
+from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method
 
 __all__ = ["ContextLengthProbing"]
-
 
 
 @register_method("context_length_probing")
@@ -87,40 +86,30 @@ class ContextLengthProbing(Method):
     def _test_params(cls) -> list[dict[str, Any]]:
         return [{"max_context": 4}]
 
-    def explain(self, model: Any, inputs: Any, *, target: Any = None,
-                batch_size: int | Literal["auto"] = "auto",
-                random_state: int | torch.Generator | None = None,
-                adapter_options: Mapping[str, Any] | None = None) -> Explanation:
-        """Probe one text; see the class docstring. ``target`` must be None or "all"."""
-        adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
+    def _resolve_target(self, adapter: ModelAdapter, batch: Batch, target: Any, *,
+                        batch_size: int) -> ResolvedTarget:
+        """Every target token x_1 … x_{N−1} of the one text (``target`` None or "all"); their
+        full-context log-probabilities come with the attribution."""
         if not (target is None or (isinstance(target, str) and target == "all")):
             msg = (f"ContextLengthProbing explains every target token of the text, so 'target' "
                    f"must be None or 'all'. Got {target!r} instead.")
             raise InvalidTargetError(msg, value=target)
-        batch = adapter.prepare(inputs)
         if len(batch) != 1:
             msg = (f"ContextLengthProbing explains one text at a time; 'inputs' has {len(batch)}. "
                    "Call it once per text.")
             raise InvalidInputError(msg, value=len(batch))
-        with adapter.session():
-            features = self.feature_spaces(adapter, batch)
-            out = self._attribute(adapter, batch, features, _empty_target(),
-                                  batch_size=bs, rng=rng)
-        names = out.extras.pop("target_names")
-        scores = out.extras.pop("target_log_prob")
-        n_t = scores.shape[1]
-        tgt = ResolvedTarget(torch.arange(n_t).unsqueeze(0), (tuple(names),), scores)
-        return self._pack(out, adapter, batch, features, tgt, scores)
+        content, _, names = _sequence(adapter, batch)
+        if content.shape[0] < 2:
+            msg = (f"The text has {content.shape[0]} token after BOS; context length probing "
+                   "needs at least 2 (a context token and a target). Pass a longer text.")
+            raise InvalidInputError(msg, value=batch.texts)
+        return ResolvedTarget(torch.arange(len(names) - 1).unsqueeze(0), (tuple(names[1:]),))
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
-        content, prefix, names = _sequence(adapter, batch)
+        content, prefix, _ = _sequence(adapter, batch)
         n = content.shape[0]
-        if n < 2:
-            msg = (f"The text has {n} token after BOS; context length probing needs at least 2 "
-                   "(a context token and a target). Pass a longer text.")
-            raise InvalidInputError(msg, value=batch.texts)
         d, full_lp, n_calls, n_pos = _probe(adapter, content, prefix, self.metric,
                                             self.max_context, batch_size)
         delta = deltas(d, n)  # (n_targets, n_tokens)
@@ -136,13 +125,9 @@ class ContextLengthProbing(Method):
             values = torch.zeros(n - 1, fs.n_features, dtype=delta.dtype)
             values.index_add_(1, idx[idx >= 0], delta[:, idx >= 0])
         extras = {"D": d.unsqueeze(0), "n_model_calls": torch.tensor(n_calls),
-                  "n_token_positions": torch.tensor(n_pos),
-                  "target_names": names[1:], "target_log_prob": full_lp.unsqueeze(0)}
-        return AttributionOutput([values], extras=extras)
-
-
-def _empty_target() -> ResolvedTarget:
-    return ResolvedTarget(torch.zeros(1, 0, dtype=torch.long), ((),))
+                  "n_token_positions": torch.tensor(n_pos)}
+        return AttributionOutput([values], extras=extras,
+                                 target=dataclasses.replace(target, scores=full_lp.unsqueeze(0)))
 
 
 def _sequence(adapter: ModelAdapter, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -188,3 +188,19 @@ def test_without_bos_the_null_context_is_undefined(gpt2):
     torch.testing.assert_close(adjacent, torch.zeros(n - 1), rtol=0, atol=0)
     # no BOS call; the first window alone reveals the vocabulary size, then one chunk
     assert int(exp.extras["n_model_calls"]) == 2
+
+
+def test_target_tokens_come_from_the_hook_not_from_extras(gpt2):
+    # The method overrides the target hook (Method.explain is the only template): the target
+    # tokens are the outputs, their full-context log p the predictions, and nothing about the
+    # target is left in extras (it once travelled there and was popped by an explain override).
+    exp = xai.explain(gpt2, TEXT, method="context_length_probing", metric="nll", max_context=4)
+    assert "explain" not in vars(ContextLengthProbing)
+    assert set(exp.extras) == {"D", "n_model_calls", "n_token_positions"}
+    assert exp.target.names[0] == tuple(TEXT.split()[1:])
+    torch.testing.assert_close(exp.target.indices, torch.arange(len(TEXT.split()) - 1)[None])
+    # D(t, c_max(t)) is the NLL at the longest probed context: minus the prediction
+    d = exp.extras["D"][0]
+    cmax = torch.clamp(torch.arange(1, len(TEXT.split())), max=4)
+    torch.testing.assert_close(exp.predictions[0], -d[torch.arange(d.shape[0]), cmax],
+                               rtol=0, atol=0)

@@ -1,4 +1,4 @@
-"""Shapley values for generated text (``shapley_sampling`` / ``textgenshap`` on causal LMs).
+"""Shapley values for generated text (``textgenshap``, and ``shapley_sampling`` on causal LMs).
 
 Every value is checked against an independent brute force: each coalition's prompt rendered by
 hand, scored or decoded one row at a time without any cache, and Shapley values enumerated.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import warnings
 
 import pytest
@@ -15,7 +16,12 @@ import torch
 from models import tiny_gemma3, tiny_gpt2, word_tokenizer
 
 import xai
-from xai.exceptions import InvalidInputError, InvalidParameterError, InvalidTargetError
+from xai.exceptions import (
+    IncompatibleModelError,
+    InvalidInputError,
+    InvalidParameterError,
+    InvalidTargetError,
+)
 
 PROMPT = {"prefix": "the cat", "documents": ["sat on a mat", "a dog ran", "it was red", "the park"],
           "suffix": "and it"}
@@ -76,7 +82,7 @@ def enumerate_shapley(v, d):
 
 
 def test_documents_of_a_mapping_prompt_are_the_players(lm):
-    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity="document",
                       target=" to the park", max_new_tokens=4)
     assert exp.feature_names[0] == tuple(PROMPT["documents"])
     assert exp.texts == (coalition_text([True] * 4),)
@@ -85,7 +91,7 @@ def test_documents_of_a_mapping_prompt_are_the_players(lm):
 
 def test_log_prob_values_equal_brute_force_and_are_efficient(lm):
     target_text = " to the park"
-    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity="document",
                       target=target_text, value="log_prob")
     target = exp.extras["target_ids"]
     v = {keep: alone_log_probs(lm, coalition_text(keep), target)
@@ -102,7 +108,7 @@ def test_log_prob_values_equal_brute_force_and_are_efficient(lm):
 
 
 def test_generated_target_is_the_greedy_continuation(lm):
-    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="document",
+    exp = xai.explain(lm, PROMPT, method="textgenshap", granularity="document",
                       max_new_tokens=3)
     text = coalition_text([True] * 4)
     ids = row_ids(lm, text)
@@ -138,11 +144,11 @@ def test_answer_game_equals_brute_force_shapley_shubik(lm):
     differ = sum(o != full for o in outputs.values())
     assert int(exp.extras["n_decoded"]) == 1 + differ
     assert int(exp.extras["n_speculative_accepted"]) == 15 - differ
-    assert exp.method == "shapley_sampling"
+    assert exp.method == "textgenshap"  # its own method (it was an alias of shapley_sampling)
 
 
 def test_permutation_sampling_is_seeded_efficient_and_close_to_exact(lm):
-    kw = {"method": "shapley_sampling", "granularity": "document", "target": " to the park"}
+    kw = {"method": "textgenshap", "granularity": "document", "target": " to the park"}
     exact = xai.explain(lm, PROMPT, **kw)
     a = xai.explain(lm, PROMPT, max_exact=0, n_permutations=200, random_state=3, **kw)
     b = xai.explain(lm, PROMPT, max_exact=0, n_permutations=200, random_state=3, **kw)
@@ -178,22 +184,27 @@ def test_hierarchical_expands_units_above_threshold_into_words(lm):
 
 def test_more_players_than_max_players_suggests_hierarchical_mode(lm):
     with pytest.raises(InvalidParameterError, match=r"12 players.*max_players=8.*hierarchical"):
-        xai.explain(lm, PROMPT, method="shapley_sampling", granularity="word", max_players=8)
+        xai.explain(lm, PROMPT, method="textgenshap", granularity="word", max_players=8)
 
 
-@pytest.mark.parametrize(("inputs", "params", "error", "match"), [
-    ("   ", {}, InvalidInputError, "empty"),
-    (["the cat", "a dog"], {}, InvalidInputError, "one prompt"),
-    (PROMPT, {"max_new_tokens": 0}, InvalidParameterError, "max_new_tokens"),
-    (PROMPT, {"value": "prob"}, InvalidParameterError, "'value'"),
-    (PROMPT, {"granularity": ["word", "document"]}, InvalidParameterError, "coarse-to-fine"),
-    (PROMPT, {"baseline": "mask"}, InvalidParameterError, "deleting"),
-    (PROMPT, {"chat_template": True}, InvalidParameterError, "chat template"),
-    ({"documents": "a dog"}, {}, InvalidInputError, "'documents' list"),
+@pytest.mark.parametrize(("inputs", "method", "params", "error", "match"), [
+    ("   ", "shapley_sampling", {}, InvalidInputError, "empty"),
+    (["the cat", "a dog"], "shapley_sampling", {}, InvalidInputError, "one prompt"),
+    (PROMPT, "textgenshap", {"max_new_tokens": 0}, InvalidParameterError, "max_new_tokens"),
+    (PROMPT, "textgenshap", {"value": "prob"}, InvalidParameterError, "'value'"),
+    (PROMPT, "shapley_sampling", {"granularity": ["word", "document"]}, InvalidParameterError,
+     "coarse-to-fine"),
+    (PROMPT, "textgenshap", {"granularity": ["word", "document"]}, InvalidParameterError,
+     "coarse-to-fine"),
+    (PROMPT, "shapley_sampling", {"baseline": "mask"}, InvalidParameterError, "deleting"),
+    (PROMPT, "textgenshap", {"chat_template": True}, InvalidParameterError, "chat template"),
+    ({"documents": "a dog"}, "shapley_sampling", {}, InvalidInputError, "'documents' list"),
+    ("   ", "textgenshap", {}, InvalidInputError, "empty"),
+    (["the cat", "a dog"], "textgenshap", {}, InvalidInputError, "one prompt"),
 ])
-def test_bad_input_gives_typed_errors(lm, inputs, params, error, match):
+def test_bad_input_gives_typed_errors(lm, inputs, method, params, error, match):
     with pytest.raises(error, match=match):
-        xai.explain(lm, inputs, method="shapley_sampling", **params)
+        xai.explain(lm, inputs, method=method, **params)
 
 
 def test_answer_game_refuses_a_given_target(lm):
@@ -207,7 +218,7 @@ def test_tokenizer_without_pad_token_and_chat_template():
                          "{% if add_generation_prompt %} it{% endif %}")
     lm = xai.as_adapter((tiny_gpt2(), tok))
     assert lm.pad_id == tok.eos_token_id
-    exp = xai.explain(lm, {"documents": ["cat sat", "dog ran"]}, method="shapley_sampling",
+    exp = xai.explain(lm, {"documents": ["cat sat", "dog ran"]}, method="textgenshap",
                       target=" was red", chat_template=True)
     assert exp.feature_names[0] == ("cat sat", "dog ran")  # the template is never a player
     assert exp.texts == ("cat sat\n\ndog ran",)
@@ -257,3 +268,39 @@ def test_a_prompt_of_one_player_gets_the_whole_gain(lm):
     empty = torch.tensor([lp[k, t].item() for k, t in enumerate(target)], dtype=torch.float64)
     assert exp.values.shape == (1, len(target), 1)
     torch.testing.assert_close(exp.values[0, :, 0].double(), full - empty, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("granularity", ["document", "word"])  # exact (2^4), sampled (2^12)
+def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(lm, granularity):
+    kw = {"granularity": granularity, "target": " to the park", "n_permutations": 4,
+          "random_state": 5}
+    via = xai.explain(lm, PROMPT, method="shapley_sampling", **kw)
+    own = xai.explain(lm, PROMPT, method="textgenshap", value="log_prob", **kw)
+    assert via.extras["exact"] is (granularity == "document")
+    for field in ("values", "predictions", "base_values"):
+        torch.testing.assert_close(getattr(via, field), getattr(own, field), rtol=0, atol=0)
+    torch.testing.assert_close(via.extras["stderr"], own.extras["stderr"], rtol=0, atol=0,
+                               equal_nan=True)
+    assert via.feature_names == own.feature_names
+    assert via.target.names == own.target.names
+    assert (via.method, own.method) == ("shapley_sampling", "textgenshap")
+    assert dict(via.params) == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
+                                "granularity": granularity}
+
+
+def test_shapley_sampling_refuses_token_players_on_a_language_model(lm):
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "For language models the players are 'document', 'sentence' or 'word' units of the "
+            "prompt; granularity='token' is not available. Use 'word'.")):
+        xai.explain(lm, PROMPT, method="shapley_sampling", granularity="token")
+
+
+def test_textgenshap_needs_the_generation_capability():
+    # compatibility is decided by the GENERATION capability, not by a concrete adapter class:
+    # a "generation" adapter without it is refused, for both methods alike
+    adapter = xai.CallableAdapter(lambda b: b, modality="generation", n_features=3)
+    for name in ("textgenshap", "shapley_sampling"):
+        with pytest.raises(IncompatibleModelError, match=re.escape(
+                f"Method '{name}' needs GENERATION, but CallableAdapter(<lambda>) does not "
+                "provide it. Methods that work with this model: none.")):
+            xai.explain(adapter, "the cat", method=name)

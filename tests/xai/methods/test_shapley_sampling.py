@@ -87,3 +87,11 @@ def test_seeds():
     c = xai.explain(model, x, random_state=8, **kw).values
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
+
+
+def test_params_on_a_classifier_are_only_the_classical_fields(tiny_bert):
+    # the language-model fields (value, max_new_tokens, threshold, ...) belong to textgenshap
+    exp = xai.explain(tiny_bert, ["a very boring plot"], method="shapley_sampling",
+                      n_permutations=2, random_state=0)
+    assert dict(exp.params) == {"n_permutations": 2, "antithetic": True, "baseline": "auto",
+                                "granularity": "auto"}
