@@ -193,6 +193,8 @@ def test_suite_checks_that_every_field_has_a_constraint():
 @pytest.mark.parametrize(("cls", "name", "value", "expected"), [
     (Occlusion, "baseline", "zero", "a str among {'auto', 'delete', 'mask', 'mean', 'pad', "
                                     "'unk', 'zeros'}, a number or an array-like"),
+    (ShapleySampling, "baseline", "zero", "a str among {'auto', 'delete', 'mask', 'mean', 'pad', "
+                                          "'unk', 'zeros'}, a number or an array-like"),
     (xai.KernelShap, "baseline", None, "a str among {'auto', 'delete', 'mask', 'mean', 'pad', "
                                        "'unk', 'zeros'}, a number or an array-like"),
     (xai.OLM, "resampler", "bert-base-uncased",

@@ -11,7 +11,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import Constraint, InstanceOf, Interval
+from .._validation import BASELINE, Constraint, InstanceOf, Interval
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import InvalidParameterError
 from ..explanation import ResolvedTarget
@@ -81,6 +81,7 @@ class ShapleySampling(Method):
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "n_permutations": [Interval(int, 1, None, closed="left")],
         "antithetic": [InstanceOf((bool,), "a bool")],
+        "baseline": BASELINE,
         "granularity": [Levels(extra=("auto", "token"))],
     }
 

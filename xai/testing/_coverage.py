@@ -8,15 +8,9 @@ from typing import Any
 
 __all__ = ["UNCONSTRAINED", "check_constraints_cover_fields"]
 
-#: ``(class name, field)`` pairs allowed to go without a constraint, each with its reason.
-#: Temporary: ShapleySampling is being split (TextGenSHAP becomes its own method, issue 11,
-#: requirement 1); its language-model-only ``threshold`` leaves the class, and ``baseline`` and
-#: ``granularity`` get their constraints there (``xai._validation.BASELINE``). Empty this then.
-UNCONSTRAINED: frozenset[tuple[str, str]] = frozenset({
-    ("ShapleySampling", "baseline"),
-    ("ShapleySampling", "granularity"),
-    ("ShapleySampling", "threshold"),
-})
+#: ``(class name, field)`` pairs allowed to go without a constraint, each with its reason in a
+#: comment. Empty: every built-in field has one.
+UNCONSTRAINED: frozenset[tuple[str, str]] = frozenset()
 
 
 def check_constraints_cover_fields(cls: type[Any],
