@@ -233,12 +233,33 @@ _NO_TOKENS = ("Example 0 of 'inputs' ({!r}) has no tokens to attribute: the toke
               "Remove it or pass a text with visible words.")
 
 
+#: Methods that explain one prompt per call (the players are its parts), not a batch of texts.
+_ONE_PROMPT = {"textgenshap"}
+
+
 @pytest.mark.parametrize("case", list(_TEXT_CASES))
 @pytest.mark.parametrize(("name", "fx"), cases(("text_bert", "causal_lm")))
 def test_bad_texts_are_named(name, fx, case):
     inputs, msg = _TEXT_CASES[case]
+    if name in _ONE_PROMPT:  # a batch is refused before its texts are looked at
+        msg = (f"'inputs' of {METHODS.get(name).__name__} for a language model must be one "
+               "prompt: a str or a mapping with 'documents' (and optional 'prefix', 'suffix'). "
+               f"Got {type(inputs).__name__} instead. Explain several prompts one call at a time.")
     with raises(xai.InvalidInputError, msg):
         explain_with(name, fx, inputs)
+
+
+@pytest.mark.parametrize(("prompt", "msg"), [
+    ("  ", "The prompt passed to {owner} is empty. Pass a non-empty text."),
+    ({"prefix": "the cat", "documents": [], "suffix": "sat"},
+     "The prompt has no players at granularity 'document' (no documents outside the fixed "
+     "prefix/suffix). Pass documents, or a prompt with text to explain."),
+])
+@pytest.mark.parametrize("name", sorted(_ONE_PROMPT))
+def test_a_prompt_without_players_is_named(name, prompt, msg):
+    with raises(xai.InvalidInputError, msg.format(owner=METHODS.get(name).__name__)) as err:
+        explain_with(name, fixture("causal_lm"), prompt)
+    assert err.value.parameter == "inputs"
 
 
 @pytest.mark.parametrize("text", ["\u200b\u200b", "\x01\x02"])
