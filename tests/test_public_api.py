@@ -136,3 +136,16 @@ def test_extend_all_is_pinned():
     assert xai.extend.METHODS is xai.METHODS
     assert xai.extend.Method is xai.Method
     assert xai.extend.register_method is xai.register_method
+
+
+def test_batch_and_extend_are_reachable_from_import_xai_on_first_use():
+    # the issue-11 contract spells xai.batch.Job(...) after a plain `import xai`; the submodules
+    # load on first access, so `import xai` itself stays light (neither is in sys.modules)
+    import subprocess
+    import sys
+
+    code = ("import sys, xai; before = {'xai.batch', 'xai.extend', 'metrics'} & set(sys.modules); "
+            "job = xai.batch.Job(methods=['occlusion'], chunk_size=8); "
+            "print(sorted(before), job.chunk_size, xai.extend.Method is xai.Method)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "8", "True"]

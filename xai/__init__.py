@@ -111,3 +111,16 @@ __all__ = [
     "select_method",
     "__version__",
 ]
+
+#: Submodules loaded on first attribute access, so ``import xai`` stays light: ``xai.batch``
+#: (Ray, pyarrow) and ``xai.extend`` (for authors of methods and metrics).
+_LAZY_SUBMODULES = frozenset({"batch", "extend"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
