@@ -256,6 +256,8 @@ def iter_metric_checks(registry: _Registry, names: Iterable[str] | None = None, 
     deterministic : mapping of str to bool, optional
         Passed to :func:`check_metric_seed` by name (else the class attribute, if any).
 
+    Notes
+    -----
     A parameter set is one of the class's ``_test_params()`` dicts, or ``{}`` without it.
     """
     exempt, fixed = no_direction or {}, deterministic or {}
