@@ -214,13 +214,9 @@ def _invalid_values(constraints: Sequence[Any]) -> list[Any]:
     return [v for v in values if not any(o.is_satisfied_by(v) for o in constraints)]
 
 
-def check_invalid_params(cls: type[Method], params: Mapping[str, Any],
-                         fx: AdapterFixture | None = None) -> None:
-    """Each constraint's invalid value, and each missing required field, raises
-    InvalidParameterError naming the parameter."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(cls._constraints) - set(fields))
-    assert not unknown, f"{cls.__name__}._constraints names non-fields {unknown}"
+def check_each_constraint_refuses(cls: Any, params: Mapping[str, Any]) -> None:
+    """Building ``cls`` with each constraint's invalid value (the rest from ``params``) raises
+    InvalidParameterError naming that parameter: shared by the method and metric suites."""
     for name, constraints in cls._constraints.items():
         for bad in _invalid_values(constraints):
             where = f"{cls.__name__}({_kwargs({**params, name: bad})})"
@@ -228,6 +224,16 @@ def check_invalid_params(cls: type[Method], params: Mapping[str, Any],
                           functools.partial(cls, **{**params, name: bad}), where)
             assert err.parameter == name, f"{where}: error names {err.parameter!r}, not {name!r}"
             assert f"'{name}'" in str(err), f"{where}: message does not name {name!r}: {err}"
+
+
+def check_invalid_params(cls: type[Method], params: Mapping[str, Any],
+                         fx: AdapterFixture | None = None) -> None:
+    """Each constraint's invalid value, and each missing required field, raises
+    InvalidParameterError naming the parameter."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(cls._constraints) - set(fields))
+    assert not unknown, f"{cls.__name__}._constraints names non-fields {unknown}"
+    check_each_constraint_refuses(cls, params)
     for name, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required:

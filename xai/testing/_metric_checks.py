@@ -17,9 +17,14 @@ from typing import Any, Protocol
 import torch
 
 from .._explain import explain
-from ..exceptions import InvalidParameterError, XAIWarning
+from ..exceptions import XAIWarning
 from ..explanation import Explanation
-from ._checks import _caught, _global_rng_state, _invalid_values, _kwargs, _same_rng_state
+from ._checks import (
+    _global_rng_state,
+    _kwargs,
+    _same_rng_state,
+    check_each_constraint_refuses,
+)
 from ._coverage import check_constraints_cover_fields
 from ._toys import tiny_text_classifier
 
@@ -162,13 +167,7 @@ def check_metric_invalid_params(cls: Any, params: Mapping[str, Any]) -> None:
     """Every field has a constraint, and each constraint's invalid value raises
     InvalidParameterError naming the parameter (the method suite's generator of values)."""
     check_constraints_cover_fields(cls)
-    for name, constraints in cls._constraints.items():
-        for bad in _invalid_values(constraints):
-            where = f"{cls.__name__}({_kwargs({**params, name: bad})})"
-            err = _caught(InvalidParameterError,
-                          functools.partial(cls, **{**params, name: bad}), where)
-            assert err.parameter == name, f"{where}: error names {err.parameter!r}, not {name!r}"
-            assert f"'{name}'" in str(err), f"{where}: message does not name {name!r}: {err}"
+    check_each_constraint_refuses(cls, params)
 
 
 def check_metric_stateless(metric: Any, fx: MetricFixture) -> None:
