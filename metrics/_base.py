@@ -16,6 +16,7 @@ from xai.exceptions import IncompatibleModelError, InvalidExplanationError
 from xai.extend import (
     DEFAULT_BATCH_SIZE,
     Constraint,
+    NamedFeatures,
     check_params,
     check_random_state,
     resolve_batch_size,
@@ -118,10 +119,17 @@ class Metric(ABC):
                 return (f"example(s) {', '.join(map(str, empty[:5]))} of the explanation have "
                         "no real feature (every position is padding)",
                         "Explain inputs that have at least one feature each")
-        if cls.needs_model and (not explanation.features or explanation.inputs is None):
-            return ("it perturbs the inputs through the explanation's feature spaces, which "
-                    "this explanation does not carry (Explanation.load() cannot restore them)",
-                    "Score it before saving it, or re-explain the inputs with the model")
+        if not cls.needs_model:
+            return None
+        named = [f for f in explanation.features if isinstance(f, NamedFeatures)]
+        if named or explanation.inputs is None:
+            kind = named[0].kind if named else ""
+            source = ("a hand-built explanation, or one loaded from a file of format version 1 "
+                      "or 2" if kind in ("", "NamedFeatures") else
+                      f"its {kind} could not be saved with it")
+            return ("it perturbs the inputs through the explanation's feature spaces, and this "
+                    f"explanation knows its features only by name ({source})",
+                    "Re-explain the inputs with the model")
         return None
 
     @classmethod

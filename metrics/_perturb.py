@@ -79,19 +79,19 @@ def attribution_units(exp: xai.Explanation, fs: xai.FeatureSpace,
 
     Attributions that are multiplied by the input (IG, occlusion, Shapley: they sum to about
     f(x) - f(baseline)) are compared with (x - x_pert) / (x - baseline) (captum's
-    ``multiply_by_inputs`` convention; 0/0 counts as 1); gradient-like attributions with
+    ``multiplies_by_inputs`` convention; 0/0 counts as 1); gradient-like attributions with
     x - x_pert. Either ``x_pert`` (perturbed tensors, (n, *x.shape); tensor features only) or
     ``removed`` (bool (n, n_features), True = feature switched off) is given.
     """
     if x_pert is None:
         assert removed is not None
-        if exp.multiply_by_inputs or not isinstance(fs, TensorFeatures):
+        if exp.multiplies_by_inputs or not isinstance(fs, TensorFeatures):
             return removed.float()
         elem = fs.element_keep(~removed)
         x_pert = torch.where(elem, fs.x.unsqueeze(0), fs.base.unsqueeze(0))
     assert isinstance(fs, TensorFeatures)
     diff = fs.x.unsqueeze(0) - x_pert
-    if exp.multiply_by_inputs:
+    if exp.multiplies_by_inputs:
         frac = safe_div(diff, (fs.x - fs.base).unsqueeze(0).expand_as(diff))
         sizes = fs.aggregate(torch.ones_like(fs.x))
         return fs.aggregate(frac) / sizes.clamp_min(1)

@@ -14,7 +14,15 @@ import torch
 import xai
 from xai.adapters import ModelAdapter
 from xai.exceptions import XAIWarning
-from xai.extend import Constraint, InstanceOf, Interval, Options, example_generators, score_masks
+from xai.extend import (
+    Constraint,
+    InstanceOf,
+    Interval,
+    Options,
+    as_probabilities,
+    example_generators,
+    score_masks,
+)
 
 from ._base import Category, Metric
 from ._perturb import attribution_units, rows, score_keeps
@@ -113,11 +121,11 @@ def top_k(values: torch.Tensor, count: int) -> torch.Tensor:
 
 def _probabilities(exp: xai.Explanation, scores: torch.Tensor,
                    index: torch.Tensor) -> torch.Tensor:
-    """Scores (m, n_model_outputs) at ``index`` (m, k) as probabilities: the softmax of logits
-    for transformers classifiers, the scores themselves otherwise (predict_proba, regressors)."""
-    if exp.model_info.get("output") == "logits":
-        scores = scores.softmax(-1)
-    return scores.gather(1, index)
+    """Scores (m, n_model_outputs) at ``index`` (m, k) as probabilities, read by the model's
+    output kind (softmax of logits, ...); scores without a probability reading (regressors,
+    margins) are used as they are."""
+    probs = as_probabilities(scores, exp.model_info.output_kind)
+    return (scores if probs is None else probs).gather(1, index)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -303,7 +311,7 @@ class LogOdds(_TopKRemoval):
         if reason is not None:
             return reason
         scores = explanation.target.scores
-        probabilistic = explanation.model_info.get("output") == "logits" or (
+        probabilistic = explanation.model_info.output_kind != "scores" or (
             scores is not None and bool(((scores >= 0) & (scores <= 1)).all()))
         if not probabilistic:
             return "log-odds needs probability outputs (a classifier), and these scores are not"

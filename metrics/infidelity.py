@@ -67,7 +67,7 @@ class Infidelity(Metric):
     -----
     Attributions that are multiplied by the input (IG, occlusion, Shapley: they sum to about
     f(x) - f(baseline)) are compared with I = (x - x~) / (x - baseline) per element (captum's
-    ``multiply_by_inputs`` convention, a zero denominator counting as 1), gradient-like ones
+    ``multiplies_by_inputs`` convention, a zero denominator counting as 1), gradient-like ones
     with I = x - x~; for ``"subset"`` the former use the removal mask itself. Element values
     are summed (gradient-like) or averaged (multiplied by inputs) over the elements of grouped
     features.

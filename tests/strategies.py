@@ -148,7 +148,7 @@ def explanations(draw, max_examples: int = 3, max_outputs: int = 3,  # type: ign
     """A hand-built xai.Explanation with every saved field random: ragged feature masks,
     optional tensors, names, texts, params and extras (tensor and JSON)."""
     import xai
-    from xai._capabilities import MODALITIES
+    from xai._capabilities import MODALITIES, OUTPUT_KINDS
 
     n = draw(st.integers(0, max_examples))
     o = draw(st.integers(1, max_outputs))
@@ -175,13 +175,16 @@ def explanations(draw, max_examples: int = 3, max_outputs: int = 3,  # type: ign
         floats(n, n_model) if draw(st.booleans()) else None)
     optional = {k: floats(n, o) if draw(st.booleans()) else None
                 for k in ("predictions", "base_values")}
+    with_text = draw(st.booleans())
     return xai.Explanation(
         values=values, target=target, method=draw(_names), feature_mask=mask,
         params=draw(st.dictionaries(_keys, json_values, max_size=3)),
-        names=tuple(tuple(draw(st.lists(_names, min_size=w, max_size=w)))
-                    for w in (widths or [f] * n)),
+        features=tuple(xai.NamedFeatures(draw(st.lists(_names, min_size=w, max_size=w)),
+                                         text=draw(st.text(max_size=8)) if with_text else None)
+                       for w in (widths or [f] * n)),
         extras=draw(st.dictionaries(_keys, json_values, max_size=3)),
-        model_info=draw(st.dictionaries(_keys, _names, max_size=2)),
-        multiply_by_inputs=draw(st.booleans()), modality=draw(st.sampled_from(MODALITIES)),
-        texts=tuple(draw(st.lists(st.text(max_size=8), min_size=n, max_size=n)))
-        if draw(st.booleans()) else None, **optional)
+        model_info=xai.ModelInfo(
+            adapter=draw(_names), model=draw(_names), modality=draw(st.sampled_from(MODALITIES)),
+            output_kind=draw(st.sampled_from(OUTPUT_KINDS)),
+            details=draw(st.dictionaries(_keys, _names, max_size=2))),
+        multiplies_by_inputs=draw(st.booleans()), **optional)

@@ -79,7 +79,7 @@ def test_an_instance_with_keyword_parameters_is_a_type_error(name):
 @pytest.mark.parametrize(("model", "option", "accepted"), [
     ("sklearn_logreg", "device", "response, background"),
     ("torch_mlp", "colour",
-     "modality, output_names, background, device, feature_names"),
+     "modality, output_names, background, device, feature_names, output_kind"),
 ])
 def test_an_unknown_adapter_option_lists_the_adapter_options(model, option, accepted):
     fx = fixture(model)

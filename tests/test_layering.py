@@ -24,10 +24,7 @@ APPLICATION = ("xai.batch", "xai.cli", "xai.demo")
 
 #: Cycles that still hide behind an import inside a function: (caller, callee). Each is a debt,
 #: not a pattern: remove the entry with the cycle.
-KNOWN_LAZY_CYCLES: set[tuple[str, str]] = {
-    # load_explanation builds a ResolvedTarget; explanation.py imports _explanation_io at load.
-    ("xai._explanation_io", "xai.explanation"),
-}
+KNOWN_LAZY_CYCLES: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -38,6 +38,9 @@ XAI_ALL = sorted([
     "MissingDependencyError",
     "Modality",
     "ModelAdapter",
+    "ModelInfo",
+    "NamedFeatures",
+    "OutputKind",
     "OLM",
     "Occlusion",
     "Registry",
@@ -121,7 +124,8 @@ def test_every_registered_method_class_is_exported():
 EXTEND_ALL = sorted([
     "DEFAULT_BATCH_SIZE", "METHODS", "NONE_OK", "AttributionOutput", "Batch", "Capability",
     "Constraint", "FeatureSpace", "InstanceOf", "Interval", "Method", "MethodRegistry",
-    "ModelAdapter", "Options", "Registry", "ResolvedTarget", "check_params", "check_random_state",
+    "ModelAdapter", "ModelInfo", "NamedFeatures", "Options", "Registry", "ResolvedTarget",
+    "as_probabilities", "check_params", "check_random_state",
     "example_generators", "fmt_value", "int_seed", "make_method", "numpy_rng", "register_method",
     "resolve_batch_size", "score_masks", "scores_table_html",
 ])

@@ -7,7 +7,7 @@ exists on PyPI).
 from __future__ import annotations
 
 from . import exceptions
-from ._capabilities import Capability, Modality
+from ._capabilities import Capability, Modality, OutputKind
 from ._explain import compatible_methods, explain, list_methods, select_method
 from ._registry import METHODS, Registry, register_method
 from .adapters import (
@@ -33,8 +33,15 @@ from .exceptions import (
     XAIError,
     XAIWarning,
 )
-from .explanation import Explanation, ResolvedTarget
-from .features import FeatureSpace, TensorFeatures, TextFeatures, TokenFeatures, WordFeatures
+from .explanation import Explanation, ModelInfo, ResolvedTarget
+from .features import (
+    FeatureSpace,
+    NamedFeatures,
+    TensorFeatures,
+    TextFeatures,
+    TokenFeatures,
+    WordFeatures,
+)
 from .features.resamplers import (
     Candidates,
     CausalLMResampler,
@@ -84,7 +91,10 @@ __all__ = [
     "MissingDependencyError",
     "Modality",
     "ModelAdapter",
+    "ModelInfo",
+    "NamedFeatures",
     "Occlusion",
+    "OutputKind",
     "Registry",
     "ResolvedTarget",
     "ShapleySampling",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Literal
 
-__all__ = ["Capability", "Modality"]
+__all__ = ["OUTPUT_KINDS", "Capability", "Modality", "OutputKind"]
 
 
 class Capability(enum.Flag):
@@ -24,3 +24,11 @@ class Capability(enum.Flag):
 
 Modality = Literal["tabular", "image", "text", "generation", "graph"]
 MODALITIES: tuple[str, ...] = ("tabular", "image", "text", "generation", "graph")
+
+#: What an adapter's scores are, recorded on every Explanation (``exp.model_info.output_kind``):
+#: metrics that compare probabilities read it instead of guessing from the adapter's name.
+#: "logits" are softmaxed into probabilities, "probabilities" are used as they are,
+#: "log_probabilities" (causal LMs) are exponentiated, and "scores" (regressors, margins, raw
+#: module outputs) have no probability reading.
+OutputKind = Literal["logits", "probabilities", "log_probabilities", "scores"]
+OUTPUT_KINDS: tuple[str, ...] = ("logits", "probabilities", "log_probabilities", "scores")

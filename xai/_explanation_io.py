@@ -1,12 +1,16 @@
 """Saving and loading an Explanation: ``explanation.json`` (metadata) + ``values.safetensors``.
 
 Everything read back is validated: the format version, the type of every metadata field, the
-dtype and shape of every tensor, and the name lists against ``values``. A damaged or tampered
+dtype and shape of every tensor, and the feature names against ``values``. A damaged or tampered
 folder raises :class:`~xai.exceptions.InvalidExplanationError` naming the file and the problem; a
 folder that does not exist raises :class:`FileNotFoundError`.
 
-Format versions: 1 (arrays in ``params``/``extras`` stored as plain lists) and 2 (arrays keep
-their dtype and shape, tuples stay tuples, tensor dtypes are recorded, ``target.scores`` saved).
+Format versions: 1 (arrays in ``params``/``extras`` stored as plain lists), 2 (arrays keep their
+dtype and shape, tuples stay tuples, tensor dtypes are recorded, ``target.scores`` saved) and 3
+(the inputs and the feature spaces are saved, so a loaded explanation scores like a live one;
+``model_info`` is a typed record with the output kind). Versions 1 and 2 load with
+:class:`~xai.features.NamedFeatures` and no inputs: they can be plotted and scored for
+complexity, not re-perturbed.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 import torch
 
-from ._capabilities import MODALITIES
+from ._capabilities import MODALITIES, OUTPUT_KINDS
+from ._records import ModelInfo, ResolvedTarget
+from .adapters._base import Batch
 from .exceptions import InvalidExplanationError
+from .features.named import NamedFeatures
+from .features.tensor import TensorFeatures
+from .features.text import TextFeatures, TokenFeatures, WordFeatures
 
 if TYPE_CHECKING:
     from .explanation import Explanation
+    from .features._base import FeatureSpace
 
 __all__ = ["FORMAT_VERSION", "SUPPORTED_VERSIONS", "load_explanation", "save_explanation"]
 
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 META, TENSORS = "explanation.json", "values.safetensors"
 #: Optional per-example tensors and the dtype kind each must have.
 _OPTIONAL = {"predictions": "float", "base_values": "float", "feature_mask": "bool",
@@ -37,16 +47,25 @@ _OPTIONAL = {"predictions": "float", "base_values": "float", "feature_mask": "bo
 _KINDS = {"float": (torch.float16, torch.bfloat16, torch.float32, torch.float64),
           "int": (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8),
           "bool": (torch.bool,)}
-#: Metadata fields: the JSON types each may have ("str list" = list of lists of str).
-_FIELDS: dict[str, tuple[type, ...]] = {
-    "method": (str,), "params": (dict,), "names": (list,), "target_names": (list,),
-    "model_info": (dict,), "multiply_by_inputs": (bool,), "modality": (str,),
-    "texts": (list, type(None)), "extras": (dict,)}
+#: Metadata fields of every version: the JSON types each may have.
+_COMMON: dict[str, tuple[type, ...]] = {
+    "method": (str,), "params": (dict,), "target_names": (list,), "model_info": (dict,),
+    "extras": (dict,)}
+_FIELDS: dict[int, dict[str, tuple[type, ...]]] = {
+    1: {**_COMMON, "names": (list,), "multiply_by_inputs": (bool,), "modality": (str,),
+        "texts": (list, type(None))},
+    3: {**_COMMON, "features": (list,), "inputs": (dict, type(None)),
+        "multiplies_by_inputs": (bool,)}}
+_FIELDS[2] = _FIELDS[1]
+#: Feature spaces saved with their state; any other kind is saved by name (NamedFeatures).
+_TEXT_KINDS: dict[str, type[TextFeatures]] = {
+    "TextFeatures": TextFeatures, "TokenFeatures": TokenFeatures, "WordFeatures": WordFeatures}
+_REMOVALS = ("pad", "mask", "unk", "delete")
 
 
 # -- save --------------------------------------------------------------------------------------
 def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
-    """Write ``path/explanation.json`` and ``path/values.safetensors`` (format version 2)."""
+    """Write ``path/explanation.json`` and ``path/values.safetensors`` (format version 3)."""
     from safetensors.torch import save_file
 
     folder = Path(path)
@@ -61,20 +80,50 @@ def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
             fields[f"extras.{key}"] = val
         else:
             extras_json[key] = val
+    features = []
+    for i, fs in enumerate(exp.features):
+        state, tensors = _feature_state(fs)
+        features.append(state)
+        fields.update({f"features.{i}.{k}": v for k, v in tensors.items()})
+    inputs = None
+    if exp.inputs is not None:
+        inputs = {"texts": None if exp.inputs.texts is None else list(exp.inputs.texts),
+                  "columns": None if exp.inputs.columns is None else list(exp.inputs.columns)}
+        fields.update({f"inputs.{k}": v for k, v in exp.inputs.tensors.items()})
     # clone: safetensors refuses tensors that share memory (a view of values in extras)
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in fields.items()
                if v is not None}
     save_file(tensors, str(folder / TENSORS))
+    info = exp.model_info
     meta = {
-        "format_version": FORMAT_VERSION, "method": exp.method,
-        "params": jsonable(exp.params), "names": [list(n) for n in exp.names],
+        "format_version": FORMAT_VERSION, "method": exp.method, "params": jsonable(exp.params),
         "target_names": [list(n) for n in exp.target.names],
-        "model_info": jsonable(exp.model_info), "multiply_by_inputs": exp.multiply_by_inputs,
-        "modality": exp.modality, "texts": None if exp.texts is None else list(exp.texts),
-        "extras": jsonable(extras_json),
+        "model_info": {"adapter": info.adapter, "model": info.model, "modality": info.modality,
+                       "output_kind": info.output_kind, "details": dict(info.details)},
+        "multiplies_by_inputs": exp.multiplies_by_inputs, "features": features,
+        "inputs": inputs, "extras": jsonable(extras_json),
         "dtypes": {k: str(v.dtype).removeprefix("torch.") for k, v in tensors.items()},
     }
     (folder / META).write_text(json.dumps(meta, indent=2))
+
+
+def _feature_state(fs: FeatureSpace) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON state and the tensors of one feature space (by name only if not savable)."""
+    names = [str(n) for n in fs.feature_names]
+    if type(fs) is TensorFeatures:
+        return ({"kind": "TensorFeatures", "names": names,
+                 "columns": None if fs.columns is None else list(fs.columns)},
+                {"x": fs.x, "baseline": fs.base, "ids": fs.feature_ids})
+    if isinstance(fs, TextFeatures) and type(fs).__name__ in _TEXT_KINDS:
+        return ({"kind": type(fs).__name__, "names": names,
+                 "groups": [list(g) for g in fs.groups], "removal": fs.removal,
+                 "replace_id": fs.replace_id, "pad_id": fs.pad_id, "text": fs.text,
+                 "spans": [list(s) for s in fs.spans]},
+                {f"tensors.{k}": v for k, v in fs.tensors.items()})
+    text = getattr(fs, "text", None)
+    kind = fs.kind if isinstance(fs, NamedFeatures) else type(fs).__name__
+    return ({"kind": "NamedFeatures", "names": names, "source": kind,
+             "text": text if isinstance(text, str) else None}, {})
 
 
 def jsonable(obj: Any) -> Any:
@@ -123,9 +172,7 @@ def _array(obj: dict[str, Any]) -> torch.Tensor | np.ndarray:
 
 # -- load --------------------------------------------------------------------------------------
 def load_explanation(cls: type[Explanation], path: str | os.PathLike[str]) -> Explanation:
-    """Read and validate what :func:`save_explanation` wrote."""
-    from .explanation import ResolvedTarget
-
+    """Read and validate what :func:`save_explanation` wrote (any supported version)."""
     folder = Path(path)
     if not folder.exists():
         msg = (f"No saved Explanation at '{folder}': the path does not exist. Pass the folder "
@@ -137,20 +184,151 @@ def load_explanation(cls: type[Explanation], path: str | os.PathLike[str]) -> Ex
     meta = _read_meta(folder)
     t = _read_tensors(folder, meta)
     _check_consistency(folder, meta, t)
-    params, extras, info = (_decode(folder, meta, k) for k in ("params", "extras", "model_info"))
+    params, extras = (_decode(folder, meta, k) for k in ("params", "extras"))
     extras.update({k[len("extras."):]: v for k, v in t.items() if k.startswith("extras.")})
+    if meta["format_version"] >= 3:
+        features = tuple(_feature_space(folder, i, state, _prefixed(t, f"features.{i}."))
+                         for i, state in enumerate(meta["features"]))
+        inputs = _inputs(folder, meta["inputs"], _prefixed(t, "inputs."), len(t["values"]))
+        info = _model_info(folder, meta["model_info"])
+        multiplies = meta["multiplies_by_inputs"]
+    else:
+        texts = meta["texts"] or [None] * len(meta["names"])
+        features = tuple(NamedFeatures(n, text=s) for n, s in zip(meta["names"], texts,
+                                                                   strict=True))
+        inputs = None
+        legacy = {**_decode(folder, meta, "model_info"), "modality": meta["modality"]}
+        info = ModelInfo.from_mapping(legacy)
+        multiplies = meta["multiply_by_inputs"]
     try:
         return cls(
             values=t["values"], target=ResolvedTarget(
                 t["target"], tuple(tuple(n) for n in meta["target_names"]),
                 t.get("target_scores")),
-            method=meta["method"], params=params, names=tuple(tuple(n) for n in meta["names"]),
-            feature_mask=t.get("feature_mask"), predictions=t.get("predictions"),
+            method=meta["method"], params=params, features=features,
+            feature_mask=t.get("feature_mask"), inputs=inputs, predictions=t.get("predictions"),
             base_values=t.get("base_values"), extras=extras, model_info=info,
-            multiply_by_inputs=meta["multiply_by_inputs"], modality=meta["modality"],
-            texts=None if meta["texts"] is None else tuple(meta["texts"]))
+            multiplies_by_inputs=multiplies)
     except InvalidExplanationError as err:
         _fail(folder, str(err).rstrip("."), cause=err)
+
+
+def _prefixed(t: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
+
+
+def _model_info(folder: Path, info: Mapping[str, Any]) -> ModelInfo:
+    kinds = {"adapter": str, "model": str, "modality": str, "output_kind": str, "details": dict}
+    for key, kind in kinds.items():
+        if not isinstance(info.get(key), kind):
+            _fail(folder, f"model_info.{key} in {META} must be a JSON "
+                  f"{'object' if kind is dict else 'string'}, got {_short(info.get(key))}")
+    for key, allowed in (("modality", MODALITIES), ("output_kind", OUTPUT_KINDS)):
+        if info[key] not in allowed:
+            _fail(folder, f"model_info.{key} in {META} is {info[key]!r}, not one of "
+                  f"{', '.join(map(repr, allowed))}")
+    details = info["details"]
+    if not all(isinstance(v, str) for v in details.values()):
+        _fail(folder, f"model_info.details in {META} must map names to strings")
+    return ModelInfo(adapter=info["adapter"], model=info["model"], modality=info["modality"],
+                     output_kind=info["output_kind"], details=details)
+
+
+def _inputs(folder: Path, state: Mapping[str, Any] | None, tensors: dict[str, torch.Tensor],
+            n: int) -> Batch | None:
+    """The saved model inputs: tensors of n rows, the texts and the column names."""
+    if state is None:
+        if tensors:
+            _fail(folder, f"{TENSORS} holds input tensors, but 'inputs' in {META} is null")
+        return None
+    if not tensors:
+        _fail(folder, f"'inputs' in {META} is set, but {TENSORS} holds no 'inputs.*' tensor")
+    for key, tensor in tensors.items():
+        if tensor.dim() == 0 or tensor.shape[0] != n:
+            _fail(folder, f"the 'inputs.{key}' tensor has shape {tuple(tensor.shape)}, but "
+                  f"'values' has {n} examples (one row each)")
+    texts, columns = state.get("texts"), state.get("columns")
+    _check_strings(folder, "inputs.texts", texts, n)
+    _check_strings(folder, "inputs.columns", columns, None)
+    return Batch(tensors, texts=None if texts is None else tuple(texts),
+                 columns=None if columns is None else tuple(columns))
+
+
+def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
+                   t: dict[str, torch.Tensor]) -> FeatureSpace:
+    """Rebuild feature space ``i`` from its saved state (the kinds _feature_state writes)."""
+    where = f"features[{i}] in {META}"
+    kind = state["kind"]
+
+    def need(ok: bool, problem: str) -> None:
+        if not ok:
+            _fail(folder, f"{where} {problem}")
+
+    def tensor(key: str, dim: int | None = None) -> torch.Tensor:
+        need(key in t, f"is a {kind}, but {TENSORS} has no 'features.{i}.{key}' tensor")
+        need(dim is None or t[key].dim() == dim, f"needs a {dim}-d 'features.{i}.{key}' tensor, "
+             f"got shape {tuple(t[key].shape)}")
+        return t[key]
+
+    if kind == "NamedFeatures":
+        need(not t, f"is saved by name only, but {TENSORS} holds tensors for it")
+        source = state.get("source", "NamedFeatures")
+        need(isinstance(source, str), "has a 'source' that is not a string")
+        return NamedFeatures(state["names"], text=state.get("text"), kind=source)
+    if kind == "TensorFeatures":
+        x, base, ids = tensor("x"), tensor("baseline"), tensor("ids", 1)
+        need(tuple(base.shape) == tuple(x.shape), f"has a baseline of shape "
+             f"{tuple(base.shape)} for an input of shape {tuple(x.shape)}")
+        need(ids.dtype in _KINDS["int"] and ids.numel() == x.numel(),
+             f"needs one int feature id per input element ({x.numel()})")
+        n = len(state["names"])
+        need(bool(ids.numel() == 0 or (ids.min() >= 0 and ids.max() == n - 1)),
+             f"has feature ids outside 0..{n - 1} (one per name)")
+        columns = state.get("columns")
+        _check_strings(folder, f"features[{i}].columns", columns, None)
+        return TensorFeatures(x, base, feature_mask=ids.reshape(x.shape), names=state["names"],
+                              columns=None if columns is None else tuple(columns))
+    need(kind in _TEXT_KINDS, f"has kind {_short(kind)}, not one of 'TensorFeatures', "
+         f"{', '.join(map(repr, _TEXT_KINDS))} or 'NamedFeatures'")
+    tensors = {k[len("tensors."):]: v for k, v in t.items()}
+    ids = tensor("tensors.input_ids", 1)
+    need(all(v.dim() == 1 and v.shape[0] == ids.shape[0] for v in tensors.values()),
+         "has token tensors of different lengths")
+    groups = state.get("groups")
+    need(isinstance(groups, list) and len(groups) == len(state["names"]) and all(
+        isinstance(g, list) and all(_is_index(p, ids.shape[0]) for p in g) for g in groups),
+        f"needs one list of token positions (0..{ids.shape[0] - 1}) per feature name")
+    need(state.get("removal") in _REMOVALS, f"has removal {_short(state.get('removal'))}, not "
+         f"one of {', '.join(map(repr, _REMOVALS))}")
+    need(state["removal"] == "delete" or _is_index(state.get("replace_id"), None),
+         "needs an int 'replace_id' for its removal")
+    need(_is_index(state.get("pad_id"), None), "needs an int 'pad_id'")
+    spans, text = state.get("spans"), state.get("text")
+    need(text is None or isinstance(text, str), "has a 'text' that is not a string")
+    need(isinstance(spans, list) and all(
+        isinstance(s, list) and len(s) == 2 and all(_is_index(c, None) for c in s)
+        for s in spans), "needs 'spans' as a list of [start, end] pairs")
+    checked_groups: list[list[int]] = state["groups"]  # the checks above hold
+    checked_spans: list[list[int]] = state["spans"]
+    return _TEXT_KINDS[kind](tensors, checked_groups, state["names"], removal=state["removal"],
+                             replace_id=state.get("replace_id"), pad_id=state["pad_id"],
+                             text=text, spans=[(s, e) for s, e in checked_spans])
+
+
+def _is_index(value: Any, below: int | None) -> bool:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return ok and (below is None or value < below)
+
+
+def _check_strings(folder: Path, key: str, value: Any, n: int | None) -> None:
+    """``value`` must be None or a list of str (of length ``n`` when given)."""
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value) or (
+            n is not None and len(value) != n):
+        count = "" if n is None else f"{n} "
+        _fail(folder, f"'{key}' in {META} must be a list of {count}strings, got "
+              f"{_short(value)}")
 
 
 def _decode(folder: Path, meta: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -185,21 +363,21 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         _fail(folder, f"{META} holds a JSON {type(meta).__name__}, not an object")
     _check_version(folder, meta.get("format_version"))
-    for key, types in _FIELDS.items():
+    for key, types in _FIELDS[meta["format_version"]].items():
         if key not in meta:
             _fail(folder, f"{META} has no {key!r} field")
         if not isinstance(meta[key], types):
             want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             _fail(folder, f"the {key!r} field of {META} must be a JSON {want}, got "
                   f"{type(meta[key]).__name__} {_short(meta[key])}")
-    if meta["modality"] not in MODALITIES:
+    if "modality" in meta and meta["modality"] not in MODALITIES:
         _fail(folder, f"the 'modality' field of {META} is {meta['modality']!r}, not one of "
               f"{', '.join(map(repr, MODALITIES))}")
     return meta
 
 
 def _check_version(folder: Path, version: Any) -> None:
-    supported = " and ".join(map(str, SUPPORTED_VERSIONS))
+    supported = ", ".join(map(str, SUPPORTED_VERSIONS[:-1])) + f" and {SUPPORTED_VERSIONS[-1]}"
     if version is None:
         _fail(folder, f"{META} has no 'format_version' field")
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
@@ -226,8 +404,10 @@ def _read_tensors(folder: Path, meta: Mapping[str, Any]) -> dict[str, torch.Tens
     for key in ("values", "target"):
         if key not in t:
             _fail(folder, f"{TENSORS} has no {key!r} tensor")
+    prefixes = ("extras.", "features.", "inputs.") if meta["format_version"] >= 3 else \
+        ("extras.",)
     unknown = sorted(k for k in t if k not in {"values", "target", *_OPTIONAL}
-                     and not k.startswith("extras."))
+                     and not k.startswith(prefixes))
     if unknown:
         _fail(folder, f"{TENSORS} has unexpected tensors {', '.join(map(repr, unknown))}")
     kinds = {"values": "float", "target": "int", **_OPTIONAL}
@@ -275,26 +455,39 @@ def _check_consistency(folder: Path, meta: Mapping[str, Any],
               f"'values' of shape {(n, o, f)} needs ({n}, n_model_outputs)")
     mask = t.get("feature_mask")
     widths = [f] * n if mask is None else [int(m.sum()) for m in mask]
-    _check_str_lists(folder, "names", meta["names"], widths, "the example's real features")
+    if meta["format_version"] >= 3:
+        states = meta["features"]
+        if len(states) != n:
+            _fail(folder, f"{META} has {len(states)} 'features', but 'values' has {n} examples")
+        for i, state in enumerate(states):
+            if not isinstance(state, dict) or not isinstance(state.get("kind"), str):
+                _fail(folder, f"features[{i}] in {META} must be an object with a 'kind', got "
+                      f"{_short(state)}")
+        names = [state.get("names") for state in states]
+        _check_str_lists(folder, "names", names, widths, "the example's real features",
+                         key_format="features[{i}].names")
+    else:
+        _check_str_lists(folder, "names", meta["names"], widths, "the example's real features")
+        texts = meta["texts"]
+        if texts is not None and (len(texts) != n or not all(isinstance(s, str) for s in texts)):
+            _fail(folder, f"'texts' must be a list of {n} strings (one per example), got "
+                  f"{_short(texts)}")
     _check_str_lists(folder, "target_names", meta["target_names"], [o] * n,
                      "the explained outputs")
-    texts = meta["texts"]
-    if texts is not None and (len(texts) != n or not all(isinstance(s, str) for s in texts)):
-        _fail(folder, f"'texts' must be a list of {n} strings (one per example), got "
-              f"{_short(texts)}")
 
 
 def _check_str_lists(folder: Path, key: str, lists: list[Any], lengths: list[int],
-                     what: str) -> None:
+                     what: str, *, key_format: str = "{key}[{i}]") -> None:
     """``lists`` must hold one list of str per example, of the given lengths."""
     if len(lists) != len(lengths):
         _fail(folder, f"{META} has {len(lists)} {key!r} lists, but 'values' has "
               f"{len(lengths)} examples")
     for i, (names, length) in enumerate(zip(lists, lengths, strict=True)):
+        where = key_format.format(key=key, i=i)
         if not isinstance(names, list) or not all(isinstance(s, str) for s in names):
-            _fail(folder, f"{key}[{i}] in {META} must be a list of strings, got {_short(names)}")
+            _fail(folder, f"{where} in {META} must be a list of strings, got {_short(names)}")
         if len(names) != length:
-            _fail(folder, f"{key}[{i}] in {META} has {len(names)} names, but example {i} has "
+            _fail(folder, f"{where} in {META} has {len(names)} names, but example {i} has "
                   f"{length} ({what})")
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._records import ResolvedTarget
 from .adapters._base import ModelAdapter
 from .exceptions import InvalidTargetError
-from .explanation import ResolvedTarget
 
 __all__ = ["resolve_target"]
 

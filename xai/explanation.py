@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from ._capabilities import Modality
 from ._explanation_io import FORMAT_VERSION, load_explanation, save_explanation
+from ._records import ModelInfo, ResolvedTarget, as_probabilities
 from ._validation import Interval, Options, check_param
 from .exceptions import InvalidExplanationError, InvalidParameterError
 
@@ -18,90 +20,69 @@ if TYPE_CHECKING:
     from .adapters._base import Batch
     from .features._base import FeatureSpace
 
-__all__ = ["FORMAT_VERSION", "Explanation", "ResolvedTarget"]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ResolvedTarget:
-    """Explained output indices (n_examples, n_outputs) and their names."""
-
-    indices: torch.Tensor
-    names: tuple[tuple[str, ...], ...]
-    scores: torch.Tensor | None = None  # the model's scores at the inputs, all outputs
-
-    @property
-    def n_outputs(self) -> int:
-        return int(self.indices.shape[1])
-
-    def take(self, rows: Sequence[int]) -> ResolvedTarget:
-        scores = None if self.scores is None else self.scores[list(rows)]
-        return ResolvedTarget(self.indices[list(rows)], tuple(self.names[i] for i in rows), scores)
-
-    def explained_scores(self) -> torch.Tensor:
-        """The model's scores at the inputs for the explained outputs, (n_examples, n_outputs)."""
-        if self.scores is None:
-            msg = ("The model's scores at the inputs are not known for this target (an "
-                   "Explanation loaded from an old file, or built by hand). Re-explain the "
-                   "inputs with the model.")
-            raise InvalidExplanationError(msg)
-        return self.scores.gather(1, self.indices)
+__all__ = ["FORMAT_VERSION", "Explanation", "ModelInfo", "ResolvedTarget", "as_probabilities"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class Explanation:
     """Attributions for a batch of examples, with everything needed to plot, save and evaluate them.
 
+    Every fact has one owner: feature names and texts are read from ``features``, the modality
+    and the kind of scores from ``model_info``.
+
     Attributes
     ----------
     values : torch.Tensor of shape (n_examples, n_outputs, n_features)
         Attribution of each feature to each explained output. float32, on CPU. Padding (see
         ``feature_mask``) holds 0.
-    feature_mask : torch.Tensor of shape (n_examples, n_features) or None
-        False marks padding when examples have different numbers of features (text).
-    features : tuple of FeatureSpace, length n_examples
-        The interpretable features used; metrics perturb through these. Empty after ``load``.
-    inputs : Batch or None
-        The explained inputs as normalised by the adapter. None after ``load``.
     target : ResolvedTarget
-        Explained output indices (n_examples, n_outputs) and output names.
-    predictions : torch.Tensor of shape (n_examples, n_outputs) or None
-        Model scores at the inputs for the explained outputs.
-    base_values : torch.Tensor of shape (n_examples, n_outputs) or None
-        Model scores with every feature removed, when the method defines one.
+        Explained output indices (n_examples, n_outputs), output names and the model's scores.
     method : str
         Registry name of the method that produced this.
     params : Mapping[str, Any]
         The method's resolved parameters; ``METHODS.get(method)(**params)`` reproduces it.
+    features : tuple of FeatureSpace, length n_examples
+        The interpretable features of each example; metrics perturb through these. A
+        hand-built explanation passes :class:`~xai.features.NamedFeatures`.
+    feature_mask : torch.Tensor of shape (n_examples, n_features) or None
+        False marks padding when examples have different numbers of features (text).
+    inputs : Batch or None
+        The explained inputs as normalised by the adapter.
+    predictions : torch.Tensor of shape (n_examples, n_outputs) or None
+        Model scores at the inputs for the explained outputs.
+    base_values : torch.Tensor of shape (n_examples, n_outputs) or None
+        Model scores with every feature removed, when the method defines one.
     extras : Mapping[str, Any]
         Diagnostics, e.g. "convergence_delta", "stderr", "n_model_calls".
-    model_info : Mapping[str, str]
-        Adapter class, model class and name, resolved adapter options.
-    multiply_by_inputs : bool
-        True when values sum to about f(x) - f(baseline) (IG, occlusion, Shapley); metrics use it
-        to compare attributions with perturbations on the right scale.
-    names : tuple of tuple of str
-        Feature names per example (cached from ``features``; the only names after ``load``).
-    texts : tuple of str or None
-        The explained texts, for text models.
+    model_info : ModelInfo
+        Adapter and model class, modality, output kind and adapter details.
+    multiplies_by_inputs : bool
+        The method's :attr:`~xai.methods.Method.multiplies_by_inputs`: True when values sum to
+        about f(x) - f(baseline) (IG, occlusion, Shapley); metrics use it to compare
+        attributions with perturbations on the right scale.
     """
 
     values: torch.Tensor
     target: ResolvedTarget
     method: str
     params: Mapping[str, Any]
-    names: tuple[tuple[str, ...], ...]
+    features: tuple[FeatureSpace, ...]
     feature_mask: torch.Tensor | None = None
-    features: tuple[FeatureSpace, ...] = ()
     inputs: Batch | None = None
     predictions: torch.Tensor | None = None
     base_values: torch.Tensor | None = None
     extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    model_info: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    multiply_by_inputs: bool = True
-    modality: str = "tabular"
-    texts: tuple[str, ...] | None = None
+    model_info: ModelInfo = dataclasses.field(default_factory=ModelInfo)
+    multiplies_by_inputs: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model_info, ModelInfo):
+            if not isinstance(self.model_info, Mapping):
+                msg = ("Explanation.model_info must be a ModelInfo (or a mapping of its fields); "
+                       f"got {type(self.model_info).__name__}.")
+                raise InvalidExplanationError(msg)
+            object.__setattr__(self, "model_info", ModelInfo.from_mapping(self.model_info))
+        object.__setattr__(self, "features", tuple(self.features))
         v = self.values
         if v.dim() != 3:
             msg = f"Explanation.values must have shape (n_examples, n_outputs, n_features); got {tuple(v.shape)}."
@@ -118,9 +99,17 @@ class Explanation:
                 msg = (f"Explanation.{name} has shape {tuple(t.shape)}, but values of shape "
                        f"{tuple(v.shape)} need {shape}.")
                 raise InvalidExplanationError(msg)
-        if len(self.names) != n or (self.features and len(self.features) != n):
-            msg = f"Explanation has {n} examples but {len(self.names)} name lists."
+        if len(self.features) != n:
+            msg = (f"Explanation has {n} examples but {len(self.features)} feature spaces; pass "
+                   "one per example (xai.features.NamedFeatures(names) for a hand-built one).")
             raise InvalidExplanationError(msg)
+        widths = [f] * n if self.feature_mask is None else \
+            [int(m.sum()) for m in self.feature_mask]
+        for i, (fs, width) in enumerate(zip(self.features, widths, strict=True)):
+            if fs.n_features != width:
+                msg = (f"Explanation.features[{i}] has {fs.n_features} features, but example {i} "
+                       f"has {width} values (the width of values, less its padding).")
+                raise InvalidExplanationError(msg)
 
     # -- shape ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -137,8 +126,31 @@ class Explanation:
 
     @property
     def feature_names(self) -> list[tuple[str, ...]]:
-        """Feature names per example: column names, or the tokens/words of each text."""
-        return list(self.names)
+        """Feature names per example (from ``features``): column names, or tokens/words."""
+        return [fs.feature_names for fs in self.features]
+
+    @property
+    def names(self) -> tuple[tuple[str, ...], ...]:
+        """Feature names per example, as a tuple (same as :attr:`feature_names`)."""
+        return tuple(fs.feature_names for fs in self.features)
+
+    @property
+    def texts(self) -> tuple[str, ...] | None:
+        """The explained text of each example (from ``features``); None for non-text inputs."""
+        texts = [getattr(fs, "text", None) for fs in self.features]
+        if not texts or not all(isinstance(t, str) for t in texts):
+            return None
+        return tuple(texts)  # type: ignore[arg-type]  # every item is a str (checked above)
+
+    @property
+    def modality(self) -> Modality:
+        """The model's modality (from ``model_info``)."""
+        return self.model_info.modality
+
+    @property
+    def multiply_by_inputs(self) -> bool:
+        """Same as :attr:`multiplies_by_inputs` (its earlier name, kept as an alias)."""
+        return self.multiplies_by_inputs
 
     def valid(self, index: int) -> torch.Tensor:
         """Bool mask of real (non-padding) features of example ``index``."""
@@ -161,10 +173,8 @@ class Explanation:
             self, values=self.values.index_select(0, idx)[..., :width],
             feature_mask=None if mask is None else mask[:, :width],
             target=self.target.take(rows), predictions=sel(self.predictions),
-            base_values=sel(self.base_values), names=tuple(self.names[r] for r in rows),
-            features=tuple(self.features[r] for r in rows) if self.features else (),
+            base_values=sel(self.base_values), features=tuple(self.features[r] for r in rows),
             inputs=None if self.inputs is None else self.inputs.take(rows),
-            texts=None if self.texts is None else tuple(self.texts[r] for r in rows),
             extras={k: _take_extra(v, idx, len(self), width, self.n_features)
                     for k, v in self.extras.items()},
         )
@@ -212,18 +222,16 @@ class Explanation:
     def probabilities(self) -> torch.Tensor | None:
         """Probability of each explained output, (n_examples, n_outputs), when it is known.
 
-        The softmax of the scores for models that output logits (transformers classifiers), the
-        scores themselves for ``predict_proba`` models, None otherwise (or after loading a file
-        of format version 1, which did not save the scores).
+        Read by ``model_info.output_kind``: the softmax of logits (transformers classifiers),
+        the scores themselves for probabilities (``predict_proba``), the exponential of
+        log-probabilities; None for other scores (or after loading a file of format version 1,
+        which did not save the scores).
         """
         scores = self.target.scores
         if scores is None:
             return None
-        if self.model_info.get("output") == "logits":
-            return scores.softmax(-1).gather(1, self.target.indices)
-        if self.model_info.get("response") == "predict_proba":
-            return scores.gather(1, self.target.indices)
-        return None
+        probs = as_probabilities(scores, self.model_info.output_kind)
+        return None if probs is None else probs.gather(1, self.target.indices)
 
     # -- transforms -----------------------------------------------------------------------
     def top_k(self, k: int, *, by: Literal["value", "abs"] = "abs") -> torch.Tensor:
@@ -270,7 +278,7 @@ class Explanation:
             for o in range(self.n_outputs):
                 vals = self.values[i, o][valid]
                 order = (-vals.abs()).argsort().argsort()
-                for j, name in enumerate(self.names[i]):
+                for j, name in enumerate(self.features[i].feature_names):
                     rows.append({"example": i, "output": self.target.names[i][o], "feature": j,
                                  "feature_name": name, "value": float(vals[j]),
                                  "rank": int(order[j]) + 1})

@@ -82,8 +82,8 @@ from ._validation import (
     numpy_rng,
 )
 from .adapters import Batch, ModelAdapter
-from .explanation import ResolvedTarget
-from .features import FeatureSpace
+from .explanation import ModelInfo, ResolvedTarget, as_probabilities
+from .features import FeatureSpace, NamedFeatures
 from .methods._base import (
     DEFAULT_BATCH_SIZE,
     AttributionOutput,
@@ -108,9 +108,12 @@ __all__ = [
     "Method",
     "MethodRegistry",
     "ModelAdapter",
+    "ModelInfo",
+    "NamedFeatures",
     "Options",
     "Registry",
     "ResolvedTarget",
+    "as_probabilities",
     "check_params",
     "check_random_state",
     "example_generators",

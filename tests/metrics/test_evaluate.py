@@ -106,14 +106,6 @@ def test_nan_attributions_are_rejected(linear_case):
         metrics.FaithfulnessCorrelation()(bad, model)
 
 
-def test_loaded_explanation_cannot_be_rescored(linear_case, tmp_path):
-    model, x = linear_case
-    xai.explain(model, x, method="occlusion").save(tmp_path / "e")
-    loaded = xai.Explanation.load(tmp_path / "e")
-    with pytest.raises(xai.InvalidExplanationError, match="Score it before saving"):
-        metrics.Comprehensiveness()(loaded, model)
-
-
 def test_invalid_metric_parameters_name_the_parameter():
     with pytest.raises(xai.InvalidParameterError, match=re.escape(
             "The 'subset_fraction' parameter of FaithfulnessCorrelation must be a float in the "

@@ -34,7 +34,7 @@ def gradient_explanation(model: torch.nn.Module, x_row: torch.Tensor,
     """A gradient-like explanation of one example whose feature-space baseline is x itself, so
     the 'gaussian' noisy baseline is local noise x~ = x + eps and I = -eps."""
     exp = xai.explain(model, x_row[None], method="ig", n_steps=4, baseline=x_row)
-    return dataclasses.replace(exp, values=grad.reshape(1, 1, -1), multiply_by_inputs=False)
+    return dataclasses.replace(exp, values=grad.reshape(1, 1, -1), multiplies_by_inputs=False)
 
 
 # -- IN-1: exact attributions of a linear model -------------------------------------------
@@ -128,7 +128,7 @@ def test_matches_captum_on_the_same_perturbations(multiply_by_inputs, normalize)
     base = torch.linspace(-0.5, 0.5, 6)
     exp = xai.explain(model, x, method="ig", target=1, baseline=base,
                       multiply_by_inputs=multiply_by_inputs)
-    assert exp.multiply_by_inputs is multiply_by_inputs
+    assert exp.multiplies_by_inputs is multiply_by_inputs
     n, seed = 50, 7
     metric = Infidelity(n_perturbations=n, normalize=normalize)
     res = metric(exp, model, random_state=seed)

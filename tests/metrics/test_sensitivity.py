@@ -28,7 +28,10 @@ class PlainGradient(xai.Method):
     """Test method: the plain gradient df/dx (not multiplied by the input)."""
 
     requires = xai.Capability.GRADIENTS
-    multiply_by_inputs_ = False
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return False
 
     def _attribute(self, adapter, batch, features, target, *, batch_size, rng):
         x = batch.inputs.clone().requires_grad_(True)

@@ -60,7 +60,7 @@ def test_save_load_round_trip_tabular(tmp_path):
     assert back.names == exp.names == (tuple(COLUMNS),) * 3
     assert back.method == "occlusion"
     assert back.modality == "tabular"
-    assert back.multiply_by_inputs is exp.multiply_by_inputs
+    assert back.multiplies_by_inputs is exp.multiplies_by_inputs
     assert dict(back.model_info) == dict(exp.model_info)
     assert set(back.params) == set(exp.params)
     assert_same(back.params["baseline"], BASELINE)

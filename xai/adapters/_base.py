@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from .._capabilities import Capability, Modality
+from .._capabilities import Capability, Modality, OutputKind
 
 if TYPE_CHECKING:
     from ..features._base import FeatureSpace
@@ -92,6 +92,8 @@ class ModelAdapter(ABC):
 
     capabilities: ClassVar[Capability] = Capability.FORWARD
     modality: Modality = "tabular"
+    #: What :meth:`predict` returns (see :data:`xai.OutputKind`); recorded on every Explanation.
+    output_kind: OutputKind = "scores"
 
     @abstractmethod
     def predict(self, inputs: Batch) -> torch.Tensor:
@@ -116,7 +118,8 @@ class ModelAdapter(ABC):
         return self.output_names() is not None
 
     def describe(self) -> dict[str, str]:
-        """Adapter and model identity plus resolved options, recorded in ``Explanation.model_info``."""
+        """Adapter and model identity plus resolved options, recorded in ``Explanation.model_info``
+        (the modality and ``output_kind`` are recorded from the attributes, not from here)."""
         return {"adapter": type(self).__name__, "model": type(self.model).__name__}
 
     @property

@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .._capabilities import Capability, Modality
+from .._capabilities import Capability, Modality, OutputKind
 from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call
 from ._tabular import prepare_tabular, tabular_features
-from ._torch import check_feature_names
+from ._torch import check_feature_names, check_output_kind
 
 __all__ = ["CallableAdapter"]
 
@@ -37,6 +37,8 @@ class CallableAdapter(ModelAdapter):
         A DataFrame is then aligned by column name (``xai.explain(fn, df,
         adapter_options={"feature_names": [...]})``): its columns may come in any order, and a
         missing or unexpected column is an InvalidInputError. Implies ``n_features``.
+    output_kind : {"scores", "logits", "probabilities", "log_probabilities"}, default="scores"
+        What the function returns (see :class:`TorchModuleAdapter`).
     """
 
     capabilities: ClassVar[Capability] = Capability.FORWARD
@@ -51,7 +53,9 @@ class CallableAdapter(ModelAdapter):
         accepts: str = "numpy",
         background: Any = None,
         feature_names: Sequence[str] | None = None,
+        output_kind: OutputKind = "scores",
     ) -> None:
+        self.output_kind = check_output_kind(output_kind, owner="CallableAdapter")
         self._model = fn
         self.modality = modality
         self._output_names = tuple(output_names) if output_names is not None else None
@@ -90,7 +94,7 @@ class CallableAdapter(ModelAdapter):
         return tabular_features(batch, baseline=baseline, owner=owner, background=self.background)
 
     def describe(self) -> dict[str, str]:
-        return {"adapter": "CallableAdapter", "model": _name(self._model), "modality": self.modality}
+        return {"adapter": "CallableAdapter", "model": _name(self._model)}
 
     def __repr__(self) -> str:
         return f"CallableAdapter({_name(self._model)})"

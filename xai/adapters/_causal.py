@@ -71,6 +71,7 @@ class HFCausalLMAdapter(ModelAdapter):
         self._model = model
         self.tokenizer = tokenizer
         self.modality = "generation"
+        self.output_kind = "log_probabilities"
         self.add_bos = bool(add_bos)
         bos = getattr(tokenizer, "bos_token_id", None)
         self.bos_id: int | None = int(bos) if (add_bos and bos is not None) else None
@@ -276,8 +277,7 @@ class HFCausalLMAdapter(ModelAdapter):
         cfg = getattr(self._model, "config", None)
         return {"adapter": type(self).__name__, "model": type(self._model).__name__,
                 "name_or_path": str(getattr(cfg, "_name_or_path", "")),
-                "tokenizer": type(self.tokenizer).__name__, "modality": "generation",
-                "output": "next-token log-probabilities", "max_length": str(self.max_length),
+                "tokenizer": type(self.tokenizer).__name__, "max_length": str(self.max_length),
                 "add_bos": str(self.add_bos)}
 
 

@@ -52,6 +52,7 @@ class SklearnAdapter(ModelAdapter):
                    f"{type(estimator).__name__} has no {response} method. Use response='auto'.")
             raise UnsupportedModelError(msg)
         self.response = response
+        self.output_kind = "probabilities" if response == "predict_proba" else "scores"
         self.modality = "tabular"
         self.background = None if background is None else prepare_tabular(
             background, model_name=type(estimator).__name__, name="background",
@@ -97,7 +98,7 @@ class SklearnAdapter(ModelAdapter):
 
     def describe(self) -> dict[str, str]:
         return {"adapter": "SklearnAdapter", "model": type(self._model).__name__,
-                "response": self.response, "modality": "tabular"}
+                "response": self.response}
 
     def __repr__(self) -> str:
         return f"SklearnAdapter({type(self._model).__name__}())"

@@ -8,13 +8,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from .._capabilities import Capability, Modality
+from .._capabilities import OUTPUT_KINDS, Capability, Modality, OutputKind
+from .._validation import Options, check_param
 from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call, resolve_device
 from ._tabular import prepare_tabular, tabular_features
 
-__all__ = ["TorchModuleAdapter", "as_scores", "check_feature_names"]
+__all__ = ["TorchModuleAdapter", "as_scores", "check_feature_names", "check_output_kind"]
 
 
 class TorchModuleAdapter(ModelAdapter):
@@ -37,6 +38,10 @@ class TorchModuleAdapter(ModelAdapter):
         adapter_options={"feature_names": [...]})``): its columns may come in any order, and a
         missing or unexpected column is an InvalidInputError. Arrays must have this many columns,
         and the names label the features of the explanation.
+    output_kind : {"scores", "logits", "probabilities", "log_probabilities"}, default="scores"
+        What the module returns. Declaring "logits" or "probabilities" lets
+        :meth:`Explanation.probabilities` and the probability metrics (comprehensiveness,
+        sufficiency, log-odds) read the scores as class probabilities.
     """
 
     capabilities: ClassVar[Capability] = Capability.FORWARD | Capability.GRADIENTS
@@ -50,7 +55,9 @@ class TorchModuleAdapter(ModelAdapter):
         background: Any = None,
         device: torch.device | str | None = None,
         feature_names: Sequence[str] | None = None,
+        output_kind: OutputKind = "scores",
     ) -> None:
+        self.output_kind = check_output_kind(output_kind, owner=type(self).__name__)
         self._model = module
         self.modality = modality
         self._output_names = tuple(output_names) if output_names is not None else None
@@ -87,8 +94,14 @@ class TorchModuleAdapter(ModelAdapter):
         return tabular_features(batch, baseline=baseline, owner=owner, background=self.background)
 
     def describe(self) -> dict[str, str]:
-        return {"adapter": type(self).__name__, "model": type(self._model).__name__,
-                "modality": self.modality, "output": "model output (as returned by forward)"}
+        return {"adapter": type(self).__name__, "model": type(self._model).__name__}
+
+
+def check_output_kind(output_kind: Any, *, owner: str) -> OutputKind:
+    """The ``output_kind`` option, checked against :data:`xai.OutputKind`."""
+    check_param(owner, "output_kind", output_kind, [Options(set(OUTPUT_KINDS))])
+    kind: OutputKind = output_kind
+    return kind
 
 
 def check_feature_names(names: Any, *, owner: str, modality: str = "tabular",

@@ -54,6 +54,7 @@ class HFClassifierAdapter(ModelAdapter):
         self._model = model
         self.tokenizer = tokenizer
         self.modality = "text"
+        self.output_kind = "logits"
         self.truncation = truncation
         self.max_length = max_length or _model_max_length(model, tokenizer)
         self.device = resolve_device(device, model, owner=type(self).__name__)
@@ -130,8 +131,7 @@ class HFClassifierAdapter(ModelAdapter):
         cfg = getattr(self._model, "config", None)
         return {"adapter": type(self).__name__, "model": type(self._model).__name__,
                 "name_or_path": str(getattr(cfg, "_name_or_path", "")),
-                "tokenizer": type(self.tokenizer).__name__, "modality": "text",
-                "output": "logits", "max_length": str(self.max_length)}
+                "tokenizer": type(self.tokenizer).__name__, "max_length": str(self.max_length)}
 
 
 class HFPipelineAdapter(HFClassifierAdapter):

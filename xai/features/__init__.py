@@ -1,7 +1,9 @@
 """Feature spaces: what one interpretable feature is, and how it is switched off."""
 
 from ._base import FeatureSpace
+from .named import NamedFeatures
 from .tensor import TensorFeatures
 from .text import TextFeatures, TokenFeatures, WordFeatures
 
-__all__ = ["FeatureSpace", "TensorFeatures", "TextFeatures", "TokenFeatures", "WordFeatures"]
+__all__ = ["FeatureSpace", "NamedFeatures", "TensorFeatures", "TextFeatures", "TokenFeatures",
+           "WordFeatures"]

@@ -57,6 +57,11 @@ class TensorFeatures:
     def feature_names(self) -> tuple[str, ...]:
         return self._names
 
+    @property
+    def feature_ids(self) -> torch.Tensor:
+        """The feature of each element of ``x`` (flattened), ids 0..n_features-1."""
+        return self._ids
+
     def element_keep(self, keep: torch.Tensor) -> torch.Tensor:
         """Feature-level keep (n_masks, n_features) to element-level keep (n_masks, *x.shape)."""
         keep = check_keep(keep, self._n)

@@ -19,7 +19,7 @@ from .._validation import Constraint, check_params, check_random_state, fmt_valu
 from ..adapters import as_adapter
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import IncompatibleModelError, InvalidExplanationError, InvalidParameterError
-from ..explanation import Explanation, ResolvedTarget
+from ..explanation import Explanation, ModelInfo, ResolvedTarget
 from ..features._base import FeatureSpace
 from ._budget import Cost, check_cost, input_row_bytes
 
@@ -54,7 +54,6 @@ class Method(ABC):
     requires: ClassVar[Capability] = Capability.FORWARD
     modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
     deterministic: ClassVar[bool] = True
-    multiply_by_inputs_: ClassVar[bool] = True
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {}
 
     def __post_init__(self) -> None:
@@ -68,6 +67,15 @@ class Method(ABC):
     def get_params(self) -> dict[str, Any]:
         """The method's parameters as a dict (``type(self)(**get_params())`` equals ``self``)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        """True when the values are on the scale of f(x) - f(baseline) (they sum to about it):
+        removal and Shapley methods, IG with ``multiply_by_inputs=True``. False for
+        gradient-like values (per unit of input change) and for scores that are not
+        differences. Recorded on every Explanation; metrics read it to put perturbations and
+        attributions on one scale."""
+        return True
 
     # -- template -------------------------------------------------------------------------
     def explain(
@@ -194,11 +202,7 @@ class Method(ABC):
             values=values, feature_mask=mask, features=features, inputs=batch, target=tgt,
             predictions=tgt.explained_scores(), method=self.name,
             base_values=out.base_values, params=self.get_params(), extras=out.extras,
-            model_info=adapter.describe(),
-            multiply_by_inputs=bool(getattr(self, "multiply_by_inputs", self.multiply_by_inputs_)),
-            modality=adapter.modality, texts=batch.texts,
-            names=tuple(f.feature_names for f in features),
-        )
+            model_info=ModelInfo.of(adapter), multiplies_by_inputs=self.multiplies_by_inputs)
 
 
 def _pad_values(values: torch.Tensor | Sequence[torch.Tensor],

@@ -11,6 +11,7 @@ import torch
 from .._validation import InstanceOf
 from ..adapters._base import ModelAdapter
 from ..exceptions import InvalidInputError, InvalidParameterError
+from ..explanation import as_probabilities
 from ..features.resamplers import Candidates, TokenResampler, replace_span
 from ..features.text import TextFeatures
 
@@ -43,9 +44,8 @@ def check_resampler(resampler: Any, owner: str) -> None:
 
 def class_probabilities(adapter: ModelAdapter, scores: torch.Tensor) -> torch.Tensor:
     """Model scores as class probabilities: softmax of logits, the scores themselves otherwise."""
-    if adapter.describe().get("output") == "logits":
-        return scores.double().softmax(-1)
-    return scores.double()
+    probs = as_probabilities(scores.double(), adapter.output_kind)
+    return scores.double() if probs is None else probs
 
 
 def word_features(fs: Any, owner: str) -> TextFeatures:

@@ -70,7 +70,6 @@ class ContextLengthProbing(Method):
 
     requires: ClassVar[Capability] = Capability.GENERATION
     modalities: ClassVar[frozenset[Modality]] = frozenset({"generation"})
-    multiply_by_inputs_: ClassVar[bool] = False
     reference: ClassVar[str] = "Cífka & Liutkus 2023, doi:10.18653/v1/2023.acl-short.92"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "metric": [Options({"kl", "nll"})],
@@ -81,6 +80,12 @@ class ContextLengthProbing(Method):
     metric: str = "kl"
     max_context: int = 256
     granularity: str = "token"
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        """False: the values are differences of scores between context lengths, not shares of
+        f(x) - f(baseline)."""
+        return False
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:

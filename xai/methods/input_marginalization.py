@@ -62,7 +62,6 @@ class InputMarginalization(Method):
     requires: ClassVar[Capability] = Capability.FORWARD | Capability.TOKENIZER
     modalities: ClassVar[frozenset[Modality]] = frozenset({"text"})
     reference: ClassVar[str] = "Kim et al. 2020, arXiv:2010.13984"
-    multiply_by_inputs_: ClassVar[bool] = True
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "resampler": RESAMPLER,
         "min_prob": [Interval(float, 0, 1, closed="neither")],

@@ -85,6 +85,12 @@ class IntegratedGradients(Method):
     granularity: str = "auto"
     tolerance: float = 0.05
 
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        """The ``multiply_by_inputs`` parameter: True for IG proper, False for the average
+        gradient along the path (captum's convention)."""
+        return self.multiply_by_inputs
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.integration != "gausslegendre" and self.n_steps < 2:

@@ -48,7 +48,7 @@ class Smoothed(Method):
     method : Method, default=IntegratedGradients()
         The configured method to smooth, e.g. ``IntegratedGradients(n_steps=16)`` or
         ``Occlusion()``. Its requirements, feature space (baseline, granularity) and
-        ``multiply_by_inputs`` convention carry over to the smoothed explanation.
+        ``multiplies_by_inputs`` convention carry over to the smoothed explanation.
     n_samples : int, default=20
         Noisy copies per example. Cost: n_samples times the inner method's cost.
     noise : float, default=0.1
@@ -100,9 +100,9 @@ class Smoothed(Method):
         return [{"n_samples": 2, "method": IntegratedGradients(n_steps=4)}]
 
     @property
-    def multiply_by_inputs(self) -> bool:
-        """The inner method's convention (read by the Explanation and the metrics)."""
-        return bool(getattr(self.method, "multiply_by_inputs", self.method.multiply_by_inputs_))
+    def multiplies_by_inputs(self) -> bool:
+        """The inner method's convention (recorded on the Explanation, read by the metrics)."""
+        return self.method.multiplies_by_inputs
 
     @classmethod
     def check_supports(cls, adapter: ModelAdapter) -> None:

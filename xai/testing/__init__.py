@@ -45,6 +45,7 @@ from ._coverage import UNCONSTRAINED, check_constraints_cover_fields
 from ._metric_checks import (
     METRIC_CHECKS,
     MetricFixture,
+    check_metric_after_load,
     check_metric_batch_invariance,
     check_metric_direction,
     check_metric_invalid_params,
@@ -82,6 +83,7 @@ __all__ = [
     "check_incompatible_adapter",
     "check_invalid_params",
     "check_method",
+    "check_metric_after_load",
     "check_metric_batch_invariance",
     "check_metric_direction",
     "check_metric_invalid_params",

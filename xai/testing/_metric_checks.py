@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from ._toys import tiny_text_classifier
 __all__ = [
     "METRIC_CHECKS",
     "MetricFixture",
+    "check_metric_after_load",
     "check_metric_batch_invariance",
     "check_metric_direction",
     "check_metric_invalid_params",
@@ -227,11 +229,26 @@ def check_metric_direction(metric: Any, fx: MetricFixture) -> None:
                     f"{shuffled:.6g}, but {arrow} is better")
 
 
+def check_metric_after_load(metric: Any, fx: MetricFixture) -> None:
+    """A saved-and-loaded explanation applies to the metric and scores exactly like the live
+    one (``Explanation.save`` keeps the inputs and the feature spaces the metric perturbs)."""
+    where, exp = f"{metric!r} on {fx.name}", fx.shuffled
+    with tempfile.TemporaryDirectory() as folder:
+        exp.save(folder)
+        loaded = Explanation.load(folder)
+    assert type(metric).applies_to(loaded), (
+        f"{where}: applies to the live explanation but not to the loaded one: "
+        f"{type(metric).why_not(loaded)}")
+    _same(_score(metric, loaded, fx.model), _score(metric, exp, fx.model),
+          f"{where}, loaded vs live")
+
+
 MetricCheck = Callable[[Any, MetricFixture], None]
 
 #: Checks run on every fixture a metric applies to (direction only on exact fixtures).
 METRIC_CHECKS: tuple[MetricCheck, ...] = (check_metric_stateless, check_metric_seed,
-                                          check_metric_batch_invariance, check_metric_direction)
+                                          check_metric_batch_invariance, check_metric_after_load,
+                                          check_metric_direction)
 
 
 def _params_for(cls: type[Any]) -> list[dict[str, Any]]:

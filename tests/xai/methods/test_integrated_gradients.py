@@ -155,9 +155,9 @@ class _Fn(torch.nn.Module):
 
 def test_explanation_records_whether_values_are_multiplied_by_inputs(mlp3):
     x = torch.randn(1, 6)
-    assert xai.explain(mlp3, x, method="ig", target=0, n_steps=4).multiply_by_inputs
+    assert xai.explain(mlp3, x, method="ig", target=0, n_steps=4).multiplies_by_inputs
     assert not xai.explain(mlp3, x, method="ig", target=0, n_steps=4,
-                           multiply_by_inputs=False).multiply_by_inputs
+                           multiply_by_inputs=False).multiplies_by_inputs
 
 
 def test_more_examples_than_batch_size(mlp3, tiny_bert):

@@ -138,8 +138,8 @@ def test_conventions_follow_the_inner_method():
     model = models.mlp()
     grad_like = xai.Smoothed(method=xai.IntegratedGradients(n_steps=4, multiply_by_inputs=False),
                              n_samples=2)
-    assert not xai.explain(model, x, method=grad_like, target=0).multiply_by_inputs
-    assert xai.explain(model, x, method=xai.Smoothed(n_samples=2), target=0).multiply_by_inputs
+    assert not xai.explain(model, x, method=grad_like, target=0).multiplies_by_inputs
+    assert xai.explain(model, x, method=xai.Smoothed(n_samples=2), target=0).multiplies_by_inputs
     # the inner method's baseline decides the feature space (used by the metrics)
     mean_base = xai.Smoothed(method=xai.Occlusion(baseline=1.5), n_samples=2)
     exp = xai.explain(model, x, method=mean_base, target=0, random_state=0)

@@ -66,8 +66,10 @@ def gen_exp(values, rows, cols, mask=None, texts=None):
     n, o, _ = values.shape
     return xai.Explanation(
         values=values, target=ResolvedTarget(torch.arange(o).repeat(n, 1), rows),
-        method="shapley_sampling", params={}, names=cols, feature_mask=mask,
-        modality="generation", texts=texts)
+        method="shapley_sampling", params={}, feature_mask=mask,
+        features=tuple(xai.NamedFeatures(c, text=None if texts is None else texts[i])
+                       for i, c in enumerate(cols)),
+        model_info=xai.ModelInfo(modality="generation", output_kind="log_probabilities"))
 
 
 def colour(style: str) -> tuple[int, int, int, float] | None:
