@@ -94,8 +94,8 @@ def test_option_not_in_the_list():
 
 def test_unknown_method_parameter_lists_the_valid_ones(mlp3):
     msg = ("IntegratedGradients got an unexpected parameter 'steps'. Valid parameters of "
-           "IntegratedGradients: baseline, granularity, integration, multiply_by_inputs, n_steps, "
-           "tolerance.")
+           "IntegratedGradients: baseline, feature_groups, granularity, integration, "
+           "multiply_by_inputs, n_steps, tolerance.")
     with _raises(InvalidParameterError, msg) as info:
         xai.explain(mlp3, X2, method="ig", steps=8)
     assert (info.value.parameter, info.value.value) == ("steps", 8)
@@ -117,8 +117,8 @@ def test_missing_required_method_field(mlp3):
 
 def test_method_instance_plus_keyword_arguments(mlp3):
     msg = ("Pass parameters either in the Method instance or as keyword arguments, not both. "
-           "Got Occlusion(baseline='auto', window=1, stride=1, granularity='auto') and the "
-           "keyword arguments window: put them in the instance (dataclasses.replace(method, ...)) "
+           "Got Occlusion(baseline='auto', feature_groups=None, window=1, stride=1, "
+           "granularity='auto') and the keyword arguments window: put them in the instance (dataclasses.replace(method, ...)) "
            "or pass method='occlusion' with keyword arguments.")
     with _raises(TypeError, msg):
         xai.explain(mlp3, X2, method=xai.Occlusion(), window=2, target=0)
@@ -153,8 +153,10 @@ def test_bad_batch_size(mlp3, size, shown):
 
 
 def test_mismatched_baseline_shape(mlp3):
-    msg = ("The 'baseline' parameter of Occlusion has shape (4,), but one example has shape "
-           "(6,). Pass a baseline of shape (6,) or (n_rows, 6) (its mean over rows is used).")
+    msg = ("The 'baseline' parameter of Occlusion has shape (4,), but the inputs are 2 "
+           "example(s) of shape (6,). Pass one row ((6,) or (1, 6), used for every example) or "
+           "one row per example ((2, 6), paired row by row). To average a background set, pass "
+           "it as adapter_options={'background': rows} with baseline='mean'.")
     with _raises(InvalidParameterError, msg) as info:
         xai.explain(mlp3, X2, method="occlusion", baseline=np.zeros(4), target=0)
     assert (info.value.parameter, info.value.value) == ("baseline", (4,))

@@ -105,9 +105,11 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def features(
-        self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto"
+        self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
+        groups: Any = None,
     ) -> tuple[FeatureSpace, ...]:
-        """One FeatureSpace per example: what a feature is and how it is removed."""
+        """One FeatureSpace per example: what a feature is and how it is removed, and which
+        features are switched on and off together (``groups``, a method's ``feature_groups``)."""
 
     def output_names(self) -> tuple[str, ...] | None:
         """Class labels (or output names) when the model has them."""

@@ -12,6 +12,7 @@ import torch
 from .._capabilities import Capability
 from .._validation import Interval, Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
+from ..features.groups import group_features
 from ..features.text import TextFeatures
 from ._base import Batch, ModelAdapter
 from ._calls import describe_call, model_call, resolve_device
@@ -242,7 +243,7 @@ class HFCausalLMAdapter(ModelAdapter):
 
     # -- features -------------------------------------------------------------------------
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
-                 owner: str = "explain") -> tuple[TextFeatures, ...]:
+                 owner: str = "explain", groups: Any = None) -> tuple[TextFeatures, ...]:
         """Token or word features of each prompt (BOS and other special tokens excluded).
 
         ``baseline="auto"`` deletes removed tokens (a causal LM has no neutral filler token).
@@ -255,8 +256,8 @@ class HFCausalLMAdapter(ModelAdapter):
                    f"models. Got {granularity!r} instead.")
             raise InvalidParameterError(msg, owner=owner, parameter="granularity",
                                         value=granularity)
-        return tuple(self._features_of(batch, i, gran, removal, replace_id)
-                     for i in range(len(batch)))
+        return group_features([self._features_of(batch, i, gran, removal, replace_id)
+                               for i in range(len(batch))], groups, owner=owner)
 
     def _features_of(self, batch: Batch, i: int, gran: str, removal: str,
                      replace_id: int | None) -> TextFeatures:

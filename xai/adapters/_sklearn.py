@@ -93,8 +93,9 @@ class SklearnAdapter(ModelAdapter):
                          adapter="SklearnAdapter", noun="estimator", fix=fix)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
-                 owner: str = "explain") -> tuple[Any, ...]:
-        return tabular_features(batch, baseline=baseline, owner=owner, background=self.background)
+                 owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:
+        return tabular_features(batch, baseline=baseline, owner=owner, background=self.background,
+                                groups=groups)
 
     def describe(self) -> dict[str, str]:
         return {"adapter": "SklearnAdapter", "model": type(self._model).__name__,

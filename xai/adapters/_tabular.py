@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError, InvalidParameterError
+from ..features.groups import resolve_groups
 from ..features.tensor import TensorFeatures
 from ._base import Batch
 
@@ -187,23 +188,28 @@ def _check_matrix(x: torch.Tensor, *, name: str, model_name: str, n_features: in
 
 def resolve_tensor_baseline(
     baseline: Any, x_shape: torch.Size, *, owner: str, background: torch.Tensor | None,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None, n: int = 1,
 ) -> torch.Tensor:
-    """A baseline spec ("zeros", "mean", a number, an array) as a tensor of one example's shape.
+    """A baseline spec as a tensor of shape (1, *x_shape) (one row for every example) or
+    (n, *x_shape) (one row per example, paired with it).
 
-    A DataFrame baseline is aligned to ``columns`` (the inputs' feature names) by name. A baseline
-    with NaN or inf is refused here, before any model call could be blamed for it.
+    "zeros" and a number fill one row; "mean" is the mean row of the adapter's ``background``
+    (a background set is averaged, never paired); an array is one example's shape, one row
+    (1, *x_shape), or one row per example (n, *x_shape). A DataFrame baseline is aligned to
+    ``columns`` (the inputs' feature names) by name. A baseline with NaN or inf, or of any
+    other shape, is refused here, before any model call could be blamed for it.
     """
+    shape = tuple(x_shape)
     if isinstance(baseline, str):
         if baseline in ("auto", "zeros"):
-            return torch.zeros(x_shape)
+            return torch.zeros((1, *shape))
         if baseline == "mean":
             if background is None:
                 msg = (f"The 'baseline' parameter of {owner} is 'mean', but the model has no "
-                       "training data attached. Pass baseline=X_train (its mean is used) or "
-                       "adapter_options={'background': X_train}.")
+                       "background data attached. Pass adapter_options={'background': X_train} "
+                       "(its mean row is the baseline), or a baseline row.")
                 raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=baseline)
-            return background.mean(0)
+            return background.mean(0, keepdim=True)
         msg = (f"The 'baseline' parameter of {owner} must be 'zeros', 'mean', a number or an "
                f"array for numeric inputs. Got {baseline!r} instead.")
         raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=baseline)
@@ -212,7 +218,7 @@ def resolve_tensor_baseline(
             msg = (f"The 'baseline' parameter of {owner} must be a finite number or array. Got "
                    f"{float(baseline)} instead. Use baseline='zeros', 'mean' or a finite value.")
             raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=baseline)
-        return torch.full(x_shape, float(baseline))
+        return torch.full((1, *shape), float(baseline))
     base, _ = to_tensor(baseline, name="baseline", columns=columns, owner=owner,
                         expected_by="of the explained inputs")
     bad = ~torch.isfinite(base)
@@ -222,13 +228,18 @@ def resolve_tensor_baseline(
                f"({int(bad.sum())} of them, first at positions {where}). Pass a finite baseline "
                "(impute the missing values), or use baseline='zeros' or 'mean'.")
         raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=where)
-    if tuple(base.shape) == tuple(x_shape):
+    if tuple(base.shape) == shape:
+        return base.unsqueeze(0)
+    if tuple(base.shape) in ((1, *shape), (n, *shape)):
         return base
-    if base.dim() == len(x_shape) + 1 and tuple(base.shape[1:]) == tuple(x_shape):
-        return base.mean(0)
-    msg = (f"The 'baseline' parameter of {owner} has shape {tuple(base.shape)}, but one example "
-           f"has shape {tuple(x_shape)}. Pass a baseline of shape {tuple(x_shape)} or "
-           f"(n_rows, {', '.join(map(str, x_shape))}) (its mean over rows is used).")
+    rows = (f"{base.shape[0]} rows" if base.dim() == len(shape) + 1
+            and tuple(base.shape[1:]) == shape else f"shape {tuple(base.shape)}")
+    dims = ", ".join(map(str, shape))
+    msg = (f"The 'baseline' parameter of {owner} has {rows}, but the inputs are {n} "
+           f"example(s) of shape {shape}. Pass one row ({shape} or (1, {dims}), used for every "
+           f"example) or one row per example (({n}, {dims}), paired row by row). To average a "
+           "background set, pass it as adapter_options={'background': rows} with "
+           "baseline='mean'.")
     raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=tuple(base.shape))
 
 
@@ -238,14 +249,19 @@ def tabular_features(
     baseline: Any,
     owner: str,
     background: torch.Tensor | None = None,
-    feature_mask: torch.Tensor | None = None,
+    groups: Any = None,
 ) -> tuple[TensorFeatures, ...]:
-    """One TensorFeatures per row, all removing features towards the same baseline."""
+    """One TensorFeatures per row, removing features towards the baseline (shared, or paired
+    with the row) in groups when ``groups`` is given (see :func:`resolve_groups`)."""
     x = batch.inputs
+    n = x.shape[0]
     base = resolve_tensor_baseline(baseline, x.shape[1:], owner=owner, background=background,
-                                   columns=batch.columns)
-    names = batch.columns if feature_mask is None and batch.columns else None
+                                   columns=batch.columns, n=n)
+    resolved = resolve_groups(groups, n=n, shape=x.shape[1:], columns=batch.columns, owner=owner)
+    if resolved is None:
+        return tuple(TensorFeatures(x[i], base[i % base.shape[0]], names=batch.columns,
+                                    columns=batch.columns) for i in range(n))
     return tuple(
-        TensorFeatures(x[i], base, feature_mask=feature_mask, names=names, columns=batch.columns)
-        for i in range(x.shape[0])
-    )
+        TensorFeatures(x[i], base[i % base.shape[0]], feature_mask=ids, names=names,
+                       columns=batch.columns)
+        for i, (ids, names) in enumerate(resolved))

@@ -90,8 +90,9 @@ class TorchModuleAdapter(ModelAdapter):
         return self.forward_tensor(inputs.inputs)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
-                 owner: str = "explain") -> tuple[Any, ...]:
-        return tabular_features(batch, baseline=baseline, owner=owner, background=self.background)
+                 owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:
+        return tabular_features(batch, baseline=baseline, owner=owner, background=self.background,
+                                groups=groups)
 
     def describe(self) -> dict[str, str]:
         return {"adapter": type(self).__name__, "model": type(self._model).__name__}

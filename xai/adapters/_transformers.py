@@ -11,6 +11,7 @@ import torch
 from .._capabilities import Capability
 from .._validation import Options, check_param
 from ..exceptions import InvalidInputError, InvalidParameterError, TruncationWarning
+from ..features.groups import group_features
 from ..features.text import TextFeatures, TokenFeatures, WordFeatures, word_groups
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call, resolve_device
@@ -103,12 +104,12 @@ class HFClassifierAdapter(ModelAdapter):
 
     # -- features -------------------------------------------------------------------------
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
-                 owner: str = "explain") -> tuple[TextFeatures, ...]:
+                 owner: str = "explain", groups: Any = None) -> tuple[TextFeatures, ...]:
         removal, replace_id = resolve_removal(self.tokenizer, baseline, owner=owner,
                                               default="pad", models="text models")
         gran = "word" if granularity == "auto" else granularity
-        return tuple(self._features_of(batch, i, gran, removal, replace_id)
-                     for i in range(len(batch)))
+        return group_features([self._features_of(batch, i, gran, removal, replace_id)
+                               for i in range(len(batch))], groups, owner=owner)
 
     def _features_of(self, batch: Batch, i: int, gran: str, removal: str,
                      replace_id: int | None) -> TextFeatures:

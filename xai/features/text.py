@@ -125,6 +125,24 @@ class TextFeatures:
         sel = self.token_feature >= 0
         return out.index_add_(-1, self.token_feature[sel], token_values[..., sel])
 
+    def grouped(self, ids: torch.Tensor) -> TextFeatures:
+        """These features merged into groups: ``ids`` gives each feature its group (0..k-1).
+
+        A group's tokens are switched off together; its name joins its members' names with
+        spaces, and its character span covers them when they are contiguous (OLM and input
+        marginalization replace spans, so they need contiguous groups)."""
+        k = int(ids.max()) + 1 if ids.numel() else 0
+        members = [[f for f in range(self.n_features) if int(ids[f]) == g] for g in range(k)]
+        groups = [sorted(p for f in m for p in self.groups[f]) for m in members]
+        names = [" ".join(self._names[f] for f in m) for m in members]
+        spans: list[tuple[int, int]] = []
+        if len(self.spans) == self.n_features and all(m == list(range(m[0], m[-1] + 1))
+                                                       for m in members if m):
+            spans = [(self.spans[m[0]][0], self.spans[m[-1]][1]) for m in members]
+        return type(self)(self.tensors, groups, names, removal=self.removal,
+                          replace_id=self.replace_id, pad_id=self.pad_id, text=self.text,
+                          spans=spans)
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(n_features={self.n_features}, removal={self.removal!r}, "
                 f"n_tokens={self.n_tokens})")

@@ -180,10 +180,14 @@ class Method(ABC):
             check_cost(cost)
 
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
-        """The feature space of each example (granularity and baseline from the fields)."""
+        """The feature space of each example (granularity, baseline and feature groups from the
+        fields of those names, when the method has them)."""
+        groups = getattr(self, "feature_groups", None)  # passed only when set, so an adapter
+        # written before feature groups existed keeps working without them
+        extra = {} if groups is None else {"groups": groups}
         return adapter.features(  # type: ignore[call-arg]  # every adapter accepts owner
             batch, granularity=getattr(self, "granularity", "auto"),
-            baseline=getattr(self, "baseline", "auto"), owner=type(self).__name__)
+            baseline=getattr(self, "baseline", "auto"), owner=type(self).__name__, **extra)
 
     @abstractmethod
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],

@@ -14,6 +14,7 @@ from .._validation import Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method
 from ._resample import (
     RESAMPLER,
@@ -52,6 +53,11 @@ class InputMarginalization(Method):
         Divide the truncated sum by the kept probability mass (as the ``anguyen8/im`` code);
         False is the paper-literal truncated sum.
     granularity : {"word"}, default="word"
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
 
     References
     ----------
@@ -67,12 +73,14 @@ class InputMarginalization(Method):
         "min_prob": [Interval(float, 0, 1, closed="neither")],
         "renormalize": [InstanceOf((bool,), "a bool")],
         "granularity": [Options({"word"})],
+        "feature_groups": FEATURE_GROUPS,
     }
 
     resampler: Any
     min_prob: float = 1e-5
     renormalize: bool = True
     granularity: str = "word"
+    feature_groups: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

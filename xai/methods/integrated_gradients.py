@@ -15,6 +15,7 @@ from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import ConvergenceWarning, InvalidParameterError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, relative_gap, warn_if
 from ._budget import Cost
 
@@ -47,6 +48,11 @@ class IntegratedGradients(Method):
         Quadrature rule (captum's names; captum's trapezoid weights sum to (n-1)/n).
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk" for text
         The reference input x'. "auto" is zeros for tensors and "pad" for text.
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
     multiply_by_inputs : bool, default=True
         False returns the integrated gradient without the (x - x') factor.
     granularity : {"auto", "word", "token"}, default="auto"
@@ -73,6 +79,7 @@ class IntegratedGradients(Method):
         "n_steps": [Interval(int, 1, None, closed="left")],
         "integration": [Options(_RULES)],
         "baseline": BASELINE,
+        "feature_groups": FEATURE_GROUPS,
         "multiply_by_inputs": [InstanceOf((bool,), "a bool")],
         "granularity": [Options({"auto", "word", "token"})],
         "tolerance": [Interval(float, 0, None, closed="neither")],
@@ -81,6 +88,7 @@ class IntegratedGradients(Method):
     n_steps: int = 50
     integration: str = "gausslegendre"
     baseline: Any = "auto"
+    feature_groups: Any = None
     multiply_by_inputs: bool = True
     granularity: str = "auto"
     tolerance: float = 0.05

@@ -17,6 +17,7 @@ from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import InvalidParameterError, MissingDependencyError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method
 from ._budget import Cost
 from ._perturb import score_masks
@@ -70,6 +71,11 @@ class KernelShap(Method):
         and ``base_values`` are then in log-odds units, while ``predictions`` stay probabilities.
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
         How a feature is removed. "auto" is zeros for tensors and "pad" for text.
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
     granularity : {"auto", "word", "token"}, default="auto"
         Text only ("auto" = "word").
 
@@ -99,6 +105,7 @@ class KernelShap(Method):
         "l1_reg": [Satisfies(_valid_l1_reg, _L1_REG, invalid="num_features(0)")],
         "link": [Options({"identity", "logit"})],
         "baseline": BASELINE,
+        "feature_groups": FEATURE_GROUPS,
         "granularity": [Options({"auto", "word", "token"})],
     }
 
@@ -106,6 +113,7 @@ class KernelShap(Method):
     l1_reg: bool | float | str = False
     link: str = "identity"
     baseline: Any = "auto"
+    feature_groups: Any = None
     granularity: str = "auto"
 
     @classmethod

@@ -17,6 +17,7 @@ from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import MissingDependencyError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, example_generators
 from ._budget import Cost
 from ._perturb import row_pieces, stream_scores
@@ -61,6 +62,11 @@ default="none"
         Has an effect only with a ``feature_selection`` other than "none".
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
         How a feature is removed. "auto" is zeros for tensors and "pad" for text.
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
     granularity : {"auto", "word", "token"}, default="auto"
         Text only ("auto" = "word").
 
@@ -88,6 +94,7 @@ default="none"
         "feature_selection": [Options(_SELECTION)],
         "n_selected": [Interval(int, 1, None, closed="left"), NONE_OK],
         "baseline": BASELINE,
+        "feature_groups": FEATURE_GROUPS,
         "granularity": [Options({"auto", "word", "token"})],
     }
 
@@ -97,6 +104,7 @@ default="none"
     feature_selection: str = "none"
     n_selected: int | None = None
     baseline: Any = "auto"
+    feature_groups: Any = None
     granularity: str = "auto"
 
     @classmethod

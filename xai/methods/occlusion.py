@@ -14,6 +14,7 @@ from .._validation import BASELINE, Constraint, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method
 from ._budget import Cost
 from ._perturb import row_pieces, stream_scores
@@ -35,6 +36,11 @@ class Occlusion(Method):
     ----------
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
         How a feature is removed. "auto" is zeros for tensors and "pad" for text.
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
     window : int, default=1
         Consecutive features removed together (a sliding window over words for text).
     stride : int, default=1
@@ -55,12 +61,14 @@ class Occlusion(Method):
     reference: ClassVar[str] = "Zeiler & Fergus 2014, arXiv:1311.2901"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "baseline": BASELINE,
+        "feature_groups": FEATURE_GROUPS,
         "window": [Interval(int, 1, None, closed="left")],
         "stride": [Interval(int, 1, None, closed="left")],
         "granularity": [Options({"auto", "word", "token"})],
     }
 
     baseline: Any = "auto"
+    feature_groups: Any = None
     window: int = 1
     stride: int = 1
     granularity: str = "auto"

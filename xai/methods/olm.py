@@ -14,6 +14,7 @@ from .._validation import NONE_OK, Constraint, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, example_generators
 from ._budget import Cost
 from ._resample import (
@@ -53,6 +54,11 @@ class OLM(Method):
     granularity : {"word"}, default="word"
         Words are replaced in text space, so the resampler's tokenizer may differ from the
         classifier's.
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
 
     Notes
     -----
@@ -75,12 +81,14 @@ class OLM(Method):
         "n_samples": [Interval(int, 1, None, closed="left"), NONE_OK],
         "statistic": [Options({"mean", "std"})],
         "granularity": [Options({"word"})],
+        "feature_groups": FEATURE_GROUPS,
     }
 
     resampler: Any
     n_samples: int | None = 100
     statistic: str = "mean"
     granularity: str = "word"
+    feature_groups: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -16,6 +16,7 @@ from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import InvalidParameterError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
+from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._budget import Cost, Moments
 from ._permutations import Draws, chain_credits, check_pairs, ranks
@@ -45,6 +46,11 @@ class ShapleySampling(Method):
     antithetic : bool, default=True
         Pair each permutation with its reverse (n_permutations must then be even).
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
+    feature_groups : None, dict of str to columns, or array-like of int, default=None
+        Features switched on and off together, each group one feature of the explanation
+        (captum's ``feature_mask``): a dict of group name to columns (tabular; unlisted columns
+        stay single features), or an int group id per element, of one example's shape (shared)
+        or one row per example. For text, one id per word (or token) of each text.
     granularity : str or list of str, default="auto"
         "auto", "word" or "token" for classifiers; for language models "auto" (documents),
         "document", "sentence" or "word" units of the prompt, or a coarse-to-fine list such as
@@ -82,12 +88,14 @@ class ShapleySampling(Method):
         "n_permutations": [Interval(int, 1, None, closed="left")],
         "antithetic": [InstanceOf((bool,), "a bool")],
         "baseline": BASELINE,
+        "feature_groups": FEATURE_GROUPS,
         "granularity": [Levels(extra=("auto", "token"))],
     }
 
     n_permutations: int = 50
     antithetic: bool = True
     baseline: Any = "auto"
+    feature_groups: Any = None
     granularity: str | tuple[str, ...] = "auto"
 
     def __post_init__(self) -> None:

@@ -192,7 +192,7 @@ class _NoCapabilityAdapter(ModelAdapter):
         raise AssertionError(_NOT_CALLED)
 
     def features(self, batch: Batch, *, granularity: str = "auto",
-                 baseline: Any = "auto") -> tuple[Any, ...]:
+                 baseline: Any = "auto", groups: Any = None) -> tuple[Any, ...]:
         raise AssertionError(_NOT_CALLED)
 
 

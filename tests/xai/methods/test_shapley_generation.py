@@ -285,7 +285,7 @@ def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(l
     assert via.target.names == own.target.names
     assert (via.method, own.method) == ("shapley_sampling", "textgenshap")
     assert dict(via.params) == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
-                                "granularity": granularity}
+                                "granularity": granularity, "feature_groups": None}
 
 
 def test_shapley_sampling_refuses_token_players_on_a_language_model(lm):

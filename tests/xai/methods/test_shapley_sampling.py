@@ -94,4 +94,4 @@ def test_params_on_a_classifier_are_only_the_classical_fields(tiny_bert):
     exp = xai.explain(tiny_bert, ["a very boring plot"], method="shapley_sampling",
                       n_permutations=2, random_state=0)
     assert dict(exp.params) == {"n_permutations": 2, "antithetic": True, "baseline": "auto",
-                                "granularity": "auto"}
+                                "granularity": "auto", "feature_groups": None}
