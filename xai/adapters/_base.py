@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from .._capabilities import Capability, Modality, OutputKind
+from ..exceptions import InvalidInputError
 
 if TYPE_CHECKING:
     from ..features._base import FeatureSpace
@@ -123,6 +124,22 @@ class ModelAdapter(ABC):
         """Adapter and model identity plus resolved options, recorded in ``Explanation.model_info``
         (the modality and ``output_kind`` are recorded from the attributes, not from here)."""
         return {"adapter": type(self).__name__, "model": type(self.model).__name__}
+
+    def same_outputs(self, scores: torch.Tensor, *, model: str, noun: str = "model"
+                     ) -> torch.Tensor:
+        """``scores`` (n, n_outputs) after checking that the model returned as many outputs as on
+        its first call through this adapter (a model whose width depends on the batch would
+        otherwise fail later as an IndexError, or explain the wrong output)."""
+        width = int(scores.shape[1])
+        first = getattr(self, "_n_outputs", None)
+        if first is None:
+            self._n_outputs = width
+        elif width != first:
+            msg = (f"{model} returned {width} output column(s) for a batch of "
+                   f"{scores.shape[0]} rows, but {first} on earlier calls. The {noun} must "
+                   "return the same outputs, shape (n_rows, n_outputs), for every batch.")
+            raise InvalidInputError(msg, parameter="model output", value=tuple(scores.shape))
+        return scores
 
     @property
     def model(self) -> Any:

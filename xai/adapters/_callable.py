@@ -86,8 +86,9 @@ class CallableAdapter(ModelAdapter):
         self.n_calls += 1
         with model_call(_name(self._model), "CallableAdapter", describe_call(arg)):
             out = self._model(arg)
-        return as_scores(out, x.shape[0], model=_name(self._model), adapter="CallableAdapter",
-                         noun="function")
+        scores = as_scores(out, x.shape[0], model=_name(self._model), adapter="CallableAdapter",
+                           noun="function")
+        return self.same_outputs(scores, model=_name(self._model), noun="function")
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

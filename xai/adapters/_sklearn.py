@@ -89,8 +89,9 @@ class SklearnAdapter(ModelAdapter):
             out = getattr(self._model, self.response)(x)
         fix = ("Use a response that returns numbers, e.g. adapter_options={'response': "
                "'predict_proba'} for a classifier." if self.response == "predict" else "")
-        return as_scores(out, x.shape[0], model=f"{name}.{self.response}",
-                         adapter="SklearnAdapter", noun="estimator", fix=fix)
+        scores = as_scores(out, x.shape[0], model=f"{name}.{self.response}",
+                           adapter="SklearnAdapter", noun="estimator", fix=fix)
+        return self.same_outputs(scores, model=f"{name}.{self.response}", noun="estimator")
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

@@ -84,7 +84,8 @@ class TorchModuleAdapter(ModelAdapter):
         with model_call(name, type(self).__name__, describe_call(x),
                         hint="If that shape is not what the model takes, check the 'inputs'."):
             out = self._model(x)
-        return as_scores(out, x.shape[0], model=name, adapter=type(self).__name__, noun="module")
+        scores = as_scores(out, x.shape[0], model=name, adapter=type(self).__name__, noun="module")
+        return self.same_outputs(scores, model=name, noun="module")
 
     def predict(self, inputs: Batch) -> torch.Tensor:
         return self.forward_tensor(inputs.inputs)

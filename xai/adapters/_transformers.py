@@ -99,8 +99,9 @@ class HFClassifierAdapter(ModelAdapter):
         name = type(self._model).__name__
         with model_call(name, type(self).__name__, describe_call(kwargs)):
             out = self._model(**kwargs)
-        return as_scores(out, kwargs["input_ids"].shape[0], model=name,
-                         adapter=type(self).__name__)
+        scores = as_scores(out, kwargs["input_ids"].shape[0], model=name,
+                           adapter=type(self).__name__)
+        return self.same_outputs(scores, model=name)
 
     # -- features -------------------------------------------------------------------------
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
