@@ -117,7 +117,7 @@ class Infidelity(Metric):
 
     def resolved(self, explanation: xai.Explanation) -> tuple[str, int]:
         """The perturbation kind and number of perturbations used for ``explanation``."""
-        tensor = all(isinstance(f, TensorFeatures) for f in explanation.features)
+        tensor = all(_continuous(f) for f in explanation.features)
         kind = self.perturbation if self.perturbation != "auto" else (
             "gaussian" if tensor else "subset")
         n = self.n_perturbations or (N_TENSOR if tensor else N_TEXT)
@@ -128,11 +128,13 @@ class Infidelity(Metric):
         super().check(explanation, adapter)
         if self.perturbation != "gaussian":
             return
-        other = [f for f in explanation.features if not isinstance(f, TensorFeatures)]
+        other = [f for f in explanation.features if not _continuous(f)]
         if other:
+            kind = (f"{str(other[0].x.dtype).removeprefix('torch.')} tensor"
+                    if isinstance(other[0], TensorFeatures) else type(other[0]).__name__)
             msg = (f"The 'perturbation' parameter of Infidelity is 'gaussian', which adds noise "
                    f"to continuous inputs, but this {explanation.modality} explanation has "
-                   f"{type(other[0]).__name__} features, which cannot take noisy values. Use "
+                   f"{kind} features, which cannot take noisy values. Use "
                    "perturbation='subset' (random feature removal) or 'auto'.")
             raise InvalidParameterError(msg, owner="Infidelity", parameter="perturbation",
                                         value=self.perturbation)
@@ -209,3 +211,8 @@ def _chunks(explanation: xai.Explanation, n: int) -> Iterator[tuple[int, int]]:
         size += elements
     if size or start < len(explanation):
         yield start, len(explanation)
+
+
+def _continuous(fs: Any) -> bool:
+    """Features of one float tensor: the only ones Gaussian noise can perturb."""
+    return isinstance(fs, TensorFeatures) and fs.x.is_floating_point()

@@ -62,6 +62,20 @@ class _Sensitivity(Metric):
         """(n, o, n_samples) distances, NaN for dropped samples, to (n, o) scores."""
         raise NotImplementedError
 
+    @classmethod
+    def why_not(cls, explanation: xai.Explanation) -> str | None:
+        reason = super().why_not(explanation)
+        if reason is not None or explanation.modality == "text" or explanation.inputs is None:
+            return reason
+        inputs = explanation.inputs
+        if len(inputs.input_keys()) > 1 or inputs.n_forward_args():
+            return ("it re-explains noisy copies of one input tensor, and this explanation has "
+                    "several input tensors or forward arguments")
+        if not inputs.inputs.is_floating_point():
+            return (f"it adds uniform noise to the inputs, which are "
+                    f"{str(inputs.inputs.dtype).removeprefix('torch.')}, not float")
+        return None
+
     # -- perturbations --------------------------------------------------------------------
     def perturbations(self, explanation: xai.Explanation, model: Any, *,
                       random_state: int | torch.Generator | None = None) -> Perturbed:

@@ -35,6 +35,7 @@ def explain(
     batch_size: int | Literal["auto"] = "auto",
     random_state: int | torch.Generator | None = None,
     adapter_options: Mapping[str, Any] | None = None,
+    forward_args: Any = None,
     **method_params: Any,
 ) -> Explanation:
     """Explain ``model``'s prediction(s) on ``inputs`` with one attribution method.
@@ -43,11 +44,15 @@ def explain(
     ----------
     model : torch.nn.Module, (model, tokenizer), transformers pipeline, fitted scikit-learn
         estimator, callable, or ModelAdapter
-    inputs : array-like, tensor, DataFrame, str or list of str
+    inputs : array-like, tensor, DataFrame, tuple of tensors, str or list of str
         A DataFrame is matched to the model's features by column name whenever the model knows
         them (a scikit-learn estimator or Pipeline fitted on a DataFrame, or the
         ``feature_names`` adapter option of a torch module or callable), so its columns may
-        come in any order; a missing or unexpected column is an InvalidInputError.
+        come in any order; a missing or unexpected column is an InvalidInputError. A tuple of
+        tensors (or arrays), each with one row per example, is several inputs of a torch
+        module or function (``model(x1, x2, ...)``), attributed together: ``exp.values`` has
+        their features side by side and ``exp.values_for(k)`` gives input ``k``'s, shaped like
+        it.
     method : str or Method, default="auto"
         Registry name (see :func:`list_methods`) or a configured Method instance. "auto" picks
         Shapley sampling for generators, Integrated Gradients for differentiable models and
@@ -64,6 +69,11 @@ def explain(
         Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``, or
         ``{"feature_names": [...]}`` for a torch module or callable that takes columns in that
         order).
+    forward_args : object or tuple, optional
+        Arguments of a torch module or function that are not explained, passed after the
+        inputs: ``model(*inputs, *forward_args)`` (captum's ``additional_forward_args``). A tensor
+        or array with one row per example goes with its example into every perturbed copy;
+        anything else is passed unchanged to every call.
     **method_params
         Fields of the chosen method; only allowed when ``method`` is a str.
 
@@ -94,7 +104,7 @@ def explain(
         name = select_method(adapter) if method == "auto" else method
         instance = make_method(name, method_params, adapter)
     return instance.explain(adapter, inputs, target=target, batch_size=batch_size,
-                            random_state=random_state)
+                            random_state=random_state, forward_args=forward_args)
 
 
 def make_method(name: str, params: Mapping[str, Any],

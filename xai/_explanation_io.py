@@ -15,6 +15,7 @@ complexity, not re-perturbed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from ._records import ModelInfo, ResolvedTarget
 from .adapters._base import Batch
 from .exceptions import InvalidExplanationError
 from .features.named import NamedFeatures
-from .features.tensor import TensorFeatures
+from .features.tensor import MultiTensorFeatures, TensorFeatures
 from .features.text import TextFeatures, TokenFeatures, WordFeatures
 
 if TYPE_CHECKING:
@@ -86,10 +87,14 @@ def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
         features.append(state)
         fields.update({f"features.{i}.{k}": v for k, v in tensors.items()})
     inputs = None
-    if exp.inputs is not None:
+    saved_inputs = None if exp.inputs is None else _static_state(
+        dataclasses.replace(exp.inputs, tensors={}))
+    if exp.inputs is not None and saved_inputs is not None:
         inputs = {"texts": None if exp.inputs.texts is None else list(exp.inputs.texts),
-                  "columns": None if exp.inputs.columns is None else list(exp.inputs.columns)}
+                  "columns": None if exp.inputs.columns is None else list(exp.inputs.columns),
+                  "context": saved_inputs[0]}
         fields.update({f"inputs.{k}": v for k, v in exp.inputs.tensors.items()})
+        fields.update({f"inputs_{k}": v for k, v in saved_inputs[1].items()})
     # clone: safetensors refuses tensors that share memory (a view of values in extras)
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in fields.items()
                if v is not None}
@@ -110,10 +115,18 @@ def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
 def _feature_state(fs: FeatureSpace) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The JSON state and the tensors of one feature space (by name only if not savable)."""
     names = [str(n) for n in fs.feature_names]
-    if type(fs) is TensorFeatures:
-        return ({"kind": "TensorFeatures", "names": names,
+    context = getattr(fs, "context", None)
+    saved_context = _static_state(context)
+    if type(fs) is TensorFeatures and saved_context is not None:
+        return ({"kind": "TensorFeatures", "names": names, "context": saved_context[0],
                  "columns": None if fs.columns is None else list(fs.columns)},
-                {"x": fs.x, "baseline": fs.base, "ids": fs.feature_ids})
+                {"x": fs.x, "baseline": fs.base, "ids": fs.feature_ids, **saved_context[1]})
+    if type(fs) is MultiTensorFeatures and saved_context is not None:
+        parts = {}
+        for k, (x, base, ids) in enumerate(zip(fs.xs, fs.bases, fs.feature_ids, strict=True)):
+            parts.update({f"x.{k}": x, f"baseline.{k}": base, f"ids.{k}": ids})
+        return ({"kind": "MultiTensorFeatures", "names": names, "n_inputs": len(fs.xs),
+                 "context": saved_context[0]}, {**parts, **saved_context[1]})
     if isinstance(fs, TextFeatures) and type(fs).__name__ in _TEXT_KINDS:
         return ({"kind": type(fs).__name__, "names": names,
                  "groups": [list(g) for g in fs.groups], "removal": fs.removal,
@@ -122,8 +135,34 @@ def _feature_state(fs: FeatureSpace) -> tuple[dict[str, Any], dict[str, torch.Te
                 {f"tensors.{k}": v for k, v in fs.tensors.items()})
     text = getattr(fs, "text", None)
     kind = fs.kind if isinstance(fs, NamedFeatures) else type(fs).__name__
+    if saved_context is None:
+        kind += " (with a forward argument that cannot be saved)"
     return ({"kind": "NamedFeatures", "names": names, "source": kind,
              "text": text if isinstance(text, str) else None}, {})
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _static_state(batch: Batch | None) -> tuple[dict[str, Any] | None,
+                                                 dict[str, torch.Tensor]] | None:
+    """The forward arguments of ``batch`` (its ``args_*`` tensors and static values) as JSON
+    and tensors: ``({"static": [[position, value or None]], "tensor_static": [positions]},
+    tensors)``; ({None}, {}) without any; None when a static value is neither a tensor nor a
+    JSON scalar (it cannot be saved)."""
+    if batch is None:
+        return None, {}
+    tensors = {f"context.{k}": v for k, v in batch.tensors.items() if k.startswith("args_")}
+    static, tensor_static = [], []
+    for j, value in batch.static_args:
+        if isinstance(value, torch.Tensor):
+            tensors[f"static.{j}"] = value
+            tensor_static.append(j)
+        elif isinstance(value, _JSON_SCALARS):
+            static.append([j, value])
+        else:
+            return None
+    return {"static": static, "tensor_static": tensor_static}, tensors
 
 
 def jsonable(obj: Any) -> Any:
@@ -189,7 +228,8 @@ def load_explanation(cls: type[Explanation], path: str | os.PathLike[str]) -> Ex
     if meta["format_version"] >= 3:
         features = tuple(_feature_space(folder, i, state, _prefixed(t, f"features.{i}."))
                          for i, state in enumerate(meta["features"]))
-        inputs = _inputs(folder, meta["inputs"], _prefixed(t, "inputs."), len(t["values"]))
+        inputs = _inputs(folder, meta["inputs"], _prefixed(t, "inputs."), len(t["values"]),
+                         _prefixed(t, "inputs_static."))
         info = _model_info(folder, meta["model_info"])
         multiplies = meta["multiplies_by_inputs"]
     else:
@@ -235,7 +275,7 @@ def _model_info(folder: Path, info: Mapping[str, Any]) -> ModelInfo:
 
 
 def _inputs(folder: Path, state: Mapping[str, Any] | None, tensors: dict[str, torch.Tensor],
-            n: int) -> Batch | None:
+            n: int, static: dict[str, torch.Tensor]) -> Batch | None:
     """The saved model inputs: tensors of n rows, the texts and the column names."""
     if state is None:
         if tensors:
@@ -250,8 +290,38 @@ def _inputs(folder: Path, state: Mapping[str, Any] | None, tensors: dict[str, to
     texts, columns = state.get("texts"), state.get("columns")
     _check_strings(folder, "inputs.texts", texts, n)
     _check_strings(folder, "inputs.columns", columns, None)
+    context = _context(folder, f"'inputs' in {META}", state.get("context"), {}, static)
     return Batch(tensors, texts=None if texts is None else tuple(texts),
-                 columns=None if columns is None else tuple(columns))
+                 columns=None if columns is None else tuple(columns),
+                 static_args=() if context is None else context.static_args)
+
+
+def _context(folder: Path, where: str, state: Any, rows: dict[str, torch.Tensor],
+             static: dict[str, torch.Tensor]) -> Batch | None:
+    """The forward arguments _static_state saved: row tensors, static tensors and values."""
+    if state is None:
+        if rows or static:
+            _fail(folder, f"{where} has forward-argument tensors but no 'context'")
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("static"), list) or \
+            not isinstance(state.get("tensor_static"), list):
+        _fail(folder, f"{where} has a 'context' that is not an object with 'static' and "
+              "'tensor_static' lists")
+    args: list[tuple[int, Any]] = []
+    for item in state["static"]:
+        if not (isinstance(item, list) and len(item) == 2 and _is_index(item[0], None)
+                and isinstance(item[1], _JSON_SCALARS)):
+            _fail(folder, f"{where} has a static forward argument {_short(item)}, not a "
+                  "[position, value] pair")
+        args.append((item[0], item[1]))
+    for j in state["tensor_static"]:
+        if not _is_index(j, None) or str(j) not in static:
+            _fail(folder, f"{where} lists the static tensor argument {_short(j)}, which "
+                  f"{TENSORS} does not hold")
+        args.append((j, static[str(j)]))
+    if not rows and not args:
+        return None
+    return Batch(rows, static_args=tuple(sorted(args, key=lambda a: a[0])))
 
 
 def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
@@ -275,21 +345,39 @@ def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
         source = state.get("source", "NamedFeatures")
         need(isinstance(source, str), "has a 'source' that is not a string")
         return NamedFeatures(state["names"], text=state.get("text"), kind=source)
-    if kind == "TensorFeatures":
-        x, base, ids = tensor("x"), tensor("baseline"), tensor("ids", 1)
-        need(tuple(base.shape) == tuple(x.shape), f"has a baseline of shape "
-             f"{tuple(base.shape)} for an input of shape {tuple(x.shape)}")
-        need(ids.dtype in _KINDS["int"] and ids.numel() == x.numel(),
-             f"needs one int feature id per input element ({x.numel()})")
+    if kind in ("TensorFeatures", "MultiTensorFeatures"):
+        n_inputs = state.get("n_inputs", 1) if kind == "MultiTensorFeatures" else 1
+        need(_is_index(n_inputs, None) and n_inputs >= 1, "needs an int 'n_inputs'")
+        suffix = [""] if kind == "TensorFeatures" else [f".{k}" for k in range(n_inputs)]
+        xs, bases, id_parts = [], [], []
+        for sfx in suffix:
+            x, base, part = tensor(f"x{sfx}"), tensor(f"baseline{sfx}"), tensor(f"ids{sfx}", 1)
+            need(tuple(base.shape) == tuple(x.shape), f"has a baseline of shape "
+                 f"{tuple(base.shape)} for an input of shape {tuple(x.shape)}")
+            need(part.dtype in _KINDS["int"] and part.numel() == x.numel(),
+                 f"needs one int feature id per input element ({x.numel()})")
+            xs.append(x)
+            bases.append(base)
+            id_parts.append(part.long())
         n = len(state["names"])
-        need(bool(ids.numel() == 0 or (ids.min() >= 0 and ids.max() == n - 1)),
+        flat = torch.cat(id_parts)
+        need(bool(flat.numel() == 0 or (flat.min() >= 0 and flat.max() == n - 1)),
              f"has feature ids outside 0..{n - 1} (one per name)")
+        context = _context(folder, where, state.get("context"),
+                           {k[len("context."):]: v for k, v in t.items()
+                            if k.startswith("context.")},
+                           {k[len("static."):]: v for k, v in t.items()
+                            if k.startswith("static.")})
+        if kind == "MultiTensorFeatures":
+            return MultiTensorFeatures(xs, bases, feature_masks=id_parts, names=state["names"],
+                                       context=context)
         columns = state.get("columns")
         _check_strings(folder, f"features[{i}].columns", columns, None)
-        return TensorFeatures(x, base, feature_mask=ids.reshape(x.shape), names=state["names"],
+        return TensorFeatures(xs[0], bases[0], feature_mask=id_parts[0].reshape(xs[0].shape),
+                              names=state["names"], context=context,
                               columns=None if columns is None else tuple(columns))
     need(kind in _TEXT_KINDS, f"has kind {_short(kind)}, not one of 'TensorFeatures', "
-         f"{', '.join(map(repr, _TEXT_KINDS))} or 'NamedFeatures'")
+         f"'MultiTensorFeatures', {', '.join(map(repr, _TEXT_KINDS))} or 'NamedFeatures'")
     tensors = {k[len("tensors."):]: v for k, v in t.items()}
     ids = tensor("tensors.input_ids", 1)
     need(all(v.dim() == 1 and v.shape[0] == ids.shape[0] for v in tensors.values()),
@@ -404,8 +492,8 @@ def _read_tensors(folder: Path, meta: Mapping[str, Any]) -> dict[str, torch.Tens
     for key in ("values", "target"):
         if key not in t:
             _fail(folder, f"{TENSORS} has no {key!r} tensor")
-    prefixes = ("extras.", "features.", "inputs.") if meta["format_version"] >= 3 else \
-        ("extras.",)
+    prefixes = ("extras.", "features.", "inputs.", "inputs_static.") \
+        if meta["format_version"] >= 3 else ("extras.",)
     unknown = sorted(k for k in t if k not in {"values", "target", *_OPTIONAL}
                      and not k.startswith(prefixes))
     if unknown:

@@ -15,6 +15,7 @@ from ._explanation_io import FORMAT_VERSION, load_explanation, save_explanation
 from ._records import ModelInfo, ResolvedTarget, as_probabilities
 from ._validation import Interval, Options, check_param
 from .exceptions import InvalidExplanationError, InvalidParameterError
+from .features.tensor import MultiTensorFeatures, TensorFeatures
 
 if TYPE_CHECKING:
     from .adapters._base import Batch
@@ -151,6 +152,41 @@ class Explanation:
     def multiply_by_inputs(self) -> bool:
         """Same as :attr:`multiplies_by_inputs` (its earlier name, kept as an alias)."""
         return self.multiplies_by_inputs
+
+    def values_for(self, input: int = 0) -> torch.Tensor:  # noqa: A002  # captum's word
+        """The attributions of input tensor ``input``, shaped like it: (n_examples, n_outputs,
+        *input_shape) (a model that takes several tensors has their features side by side in
+        ``values``). Each element gets the value of its feature, so a group's value appears on
+        every element of the group (captum's convention for ``feature_mask``).
+
+        Raises
+        ------
+        InvalidExplanationError
+            The features are not elements of tensors (text, names only).
+        IndexError
+            ``input`` is not the position of an explained input.
+        """
+        kinds = {type(fs).__name__ for fs in self.features}
+        if not all(isinstance(fs, TensorFeatures | MultiTensorFeatures) for fs in self.features):
+            msg = (f"values_for() maps values back onto input tensors, but this explanation's "
+                   f"features are {', '.join(sorted(kinds))}. Use values and feature_names.")
+            raise InvalidExplanationError(msg)
+        n_inputs = len(self.features[0].xs) if isinstance(
+            self.features[0], MultiTensorFeatures) else 1
+        if isinstance(input, bool) or not isinstance(input, int | np.integer) or not \
+                -n_inputs <= int(input) < n_inputs:
+            msg = (f"Input {input!r} is out of range: the model takes {n_inputs} input "
+                   f"tensor(s). Pass a position in 0..{n_inputs - 1}.")
+            raise IndexError(msg)
+        k = int(input) % n_inputs
+        parts: list[torch.Tensor] = []
+        for i, fs in enumerate(self.features):
+            v = self.values[i][:, : fs.n_features]
+            if isinstance(fs, MultiTensorFeatures):
+                parts.append(fs.reshape(v)[k])
+            elif isinstance(fs, TensorFeatures):
+                parts.append(fs.reshape(v))
+        return torch.stack(parts)
 
     def valid(self, index: int) -> torch.Tensor:
         """Bool mask of real (non-padding) features of example ``index``."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from .._capabilities import Capability, Modality, OutputKind
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, InvalidParameterError
 
 if TYPE_CHECKING:
     from ..features._base import FeatureSpace
@@ -33,19 +33,68 @@ class Batch:
         The raw texts, for text models.
     columns : tuple of str or None
         Feature (column) names of tabular inputs.
+    static_args : tuple of (int, object)
+        Forward arguments without a batch dimension, by position among the forward arguments
+        (the others are the ``"args_<position>"`` tensors); passed to every call unchanged.
+
+    Notes
+    -----
+    A model that takes several tensors has them as ``"inputs"``, ``"inputs_1"``,
+    ``"inputs_2"``, ...; it is called as ``model(*attributed(), *call_args())``.
     """
 
     tensors: Mapping[str, torch.Tensor]
     texts: tuple[str, ...] | None = None
     columns: tuple[str, ...] | None = None
+    static_args: tuple[tuple[int, Any], ...] = ()
 
     def __len__(self) -> int:
         return int(next(iter(self.tensors.values())).shape[0])
 
     @property
     def inputs(self) -> torch.Tensor:
-        """The ``"inputs"`` tensor of a tabular/tensor batch."""
+        """The ``"inputs"`` tensor of a tabular/tensor batch (the first attributed tensor)."""
         return self.tensors["inputs"]
+
+    def input_keys(self) -> tuple[str, ...]:
+        """Keys of the attributed tensors, in the model's argument order."""
+        keys = ["inputs"] if "inputs" in self.tensors else []
+        k = 1
+        while f"inputs_{k}" in self.tensors:
+            keys.append(f"inputs_{k}")
+            k += 1
+        return tuple(keys)
+
+    def attributed(self) -> tuple[torch.Tensor, ...]:
+        """The attributed tensors, in the model's argument order."""
+        return tuple(self.tensors[k] for k in self.input_keys())
+
+    def n_forward_args(self) -> int:
+        positions = [int(k[len("args_"):]) for k in self.tensors if k.startswith("args_")]
+        return max([*positions, *(j for j, _ in self.static_args)], default=-1) + 1
+
+    def call_args(self) -> tuple[Any, ...]:
+        """The non-attributed forward arguments, in order (row tensors and static values)."""
+        static = dict(self.static_args)
+        return tuple(self.tensors[f"args_{j}"] if f"args_{j}" in self.tensors else static[j]
+                     for j in range(self.n_forward_args()))
+
+    def context(self, index: int) -> Batch | None:
+        """Row ``index``'s forward arguments (one-row tensors and the static ones); None when
+        the model takes none."""
+        rows = {k: v[index:index + 1] for k, v in self.tensors.items() if k.startswith("args_")}
+        if not rows and not self.static_args:
+            return None
+        return Batch(rows, static_args=self.static_args)
+
+    def with_context(self, context: Batch | None) -> Batch:
+        """This batch plus ``context``'s forward arguments, their one row repeated per row."""
+        if context is None:
+            return self
+        n = len(self)
+        tensors = dict(self.tensors)
+        tensors.update({k: v.expand(n, *v.shape[1:]) for k, v in context.tensors.items()})
+        return dataclasses.replace(self, tensors=tensors, static_args=context.static_args)
 
     def take(self, index: int | slice | Sequence[int] | torch.Tensor) -> Batch:
         """The rows ``index`` as a new Batch (an int keeps the row dimension)."""
@@ -58,7 +107,7 @@ class Batch:
         idx = torch.as_tensor(rows, dtype=torch.long)
         tensors = {k: v.index_select(0, idx) for k, v in self.tensors.items()}
         texts = None if self.texts is None else tuple(self.texts[i] for i in rows)
-        return Batch(tensors, texts=texts, columns=self.columns)
+        return Batch(tensors, texts=texts, columns=self.columns, static_args=self.static_args)
 
     @staticmethod
     def concat(batches: Sequence[Batch], *, pad_values: Mapping[str, int] | None = None) -> Batch:
@@ -74,7 +123,7 @@ class Batch:
                 parts = [_pad_right(p, width, pad) for p in parts]
             tensors[key] = torch.cat(parts, dim=0)
         texts = None if first.texts is None else tuple(t for b in batches for t in (b.texts or ()))
-        return Batch(tensors, texts=texts, columns=first.columns)
+        return Batch(tensors, texts=texts, columns=first.columns, static_args=first.static_args)
 
 
 def _pad_right(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -115,6 +164,15 @@ class ModelAdapter(ABC):
     def output_names(self) -> tuple[str, ...] | None:
         """Class labels (or output names) when the model has them."""
         return None
+
+    def with_forward_args(self, batch: Batch, forward_args: Any) -> Batch:
+        """``batch`` plus the model's non-attributed arguments (``xai.explain(...,
+        forward_args=...)``); adapters that call a torch module or a function support them."""
+        msg = (f"'forward_args' are passed to a torch module or a function after the explained "
+               f"inputs, but {self!r} calls its model itself. Drop forward_args, or wrap the "
+               "model in a function that takes the inputs and adds them.")
+        raise InvalidParameterError(msg, owner="explain", parameter="forward_args",
+                                    value=type(forward_args).__name__)
 
     def is_classifier(self) -> bool:
         """Whether ``target=None`` means the predicted class."""

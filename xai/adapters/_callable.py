@@ -12,7 +12,7 @@ from .._capabilities import Capability, Modality, OutputKind
 from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call
-from ._tabular import prepare_tabular, tabular_features
+from ._tabular import attach_forward_args, prepare_tabular, tabular_features
 from ._torch import check_feature_names, check_output_kind
 
 __all__ = ["CallableAdapter"]
@@ -24,8 +24,10 @@ class CallableAdapter(ModelAdapter):
     Parameters
     ----------
     fn : callable
-        Called with a float64 numpy array of shape (n, n_features) (or a float32 tensor when
-        ``accepts="tensor"``); returns an array-like of shape (n,) or (n, n_outputs).
+        Called with a float64 numpy array of shape (n, n_features) (bool or integer inputs keep
+        their dtype; a float32 tensor when ``accepts="tensor"``), or with one array per input
+        and then the ``forward_args`` when several are explained (``fn(x1, x2, *args)``);
+        returns an array-like of shape (n,) or (n, n_outputs).
     modality : {"tabular", "image"}, default="tabular"
     output_names : sequence of str, optional
     n_features : int, optional
@@ -78,17 +80,30 @@ class CallableAdapter(ModelAdapter):
 
     def prepare(self, inputs: Any) -> Batch:
         return prepare_tabular(inputs, model_name=_name(self._model), n_features=self.n_features,
-                               exact_2d=self.modality == "tabular", columns=self.feature_names)
+                               exact_2d=self.modality == "tabular", columns=self.feature_names,
+                               several=True)
 
     def predict(self, inputs: Batch) -> torch.Tensor:
         x = inputs.inputs
-        arg: Any = x if self.accepts == "tensor" else x.numpy().astype(np.float64)
+        args = [*(self._convert(t) for t in inputs.attributed()),
+                *(self._convert(a) if isinstance(a, torch.Tensor) else a
+                  for a in inputs.call_args())]
         self.n_calls += 1
-        with model_call(_name(self._model), "CallableAdapter", describe_call(arg)):
-            out = self._model(arg)
+        with model_call(_name(self._model), "CallableAdapter", describe_call(args[0])):
+            out = self._model(*args)
         scores = as_scores(out, x.shape[0], model=_name(self._model), adapter="CallableAdapter",
                            noun="function")
         return self.same_outputs(scores, model=_name(self._model), noun="function")
+
+    def _convert(self, t: torch.Tensor) -> Any:
+        """A tensor as the function takes it: itself, or a numpy array (float64 for floats;
+        bool and integer arrays keep their dtype)."""
+        if self.accepts == "tensor":
+            return t
+        return t.numpy().astype(np.float64) if t.is_floating_point() else t.numpy()
+
+    def with_forward_args(self, batch: Batch, forward_args: Any) -> Batch:
+        return attach_forward_args(batch, forward_args, owner="explain")
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

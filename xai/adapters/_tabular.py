@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections import Counter
@@ -13,10 +14,11 @@ import torch
 
 from ..exceptions import InvalidInputError, InvalidParameterError
 from ..features.groups import resolve_groups
-from ..features.tensor import TensorFeatures
+from ..features.tensor import MultiTensorFeatures, TensorFeatures
 from ._base import Batch
 
-__all__ = ["prepare_tabular", "tabular_features", "to_tensor"]
+__all__ = ["attach_forward_args", "is_multi_input", "prepare_tabular", "tabular_features",
+           "to_tensor"]
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -82,7 +84,11 @@ def to_tensor(
     obj: Any, *, name: str = "inputs", columns: Sequence[str] | None = None,
     expected_by: str = "the model expects", owner: str | None = None,
 ) -> tuple[torch.Tensor, tuple[str, ...] | None]:
-    """Any array-like to a float32 CPU tensor, plus DataFrame column names.
+    """Any array-like to a CPU tensor, plus DataFrame column names.
+
+    Floating point becomes float32; bool arrays and tensors stay bool, and integer torch tensors
+    keep their dtype (token ids for an embedding lookup); integer numpy arrays and DataFrames
+    become float32 as before (tabular data stored as ints is still numeric data).
 
     Parameters
     ----------
@@ -107,7 +113,7 @@ def to_tensor(
     else:
         try:
             arr = np.asarray(obj)
-            if arr.dtype.kind != "c":
+            if arr.dtype.kind not in "cb":
                 arr = arr.astype(np.float64)
         except (TypeError, ValueError) as err:
             msg = (f"The {name!r} could not be converted to a numeric array ({err}). Pass a "
@@ -119,7 +125,9 @@ def to_tensor(
                + (" Pass the part to explain explicitly, e.g. x.real or x.abs()."
                   if tensor.is_complex() else ""))
         raise _error(msg, name=name, value=str(tensor.dtype), owner=owner)
-    return tensor.to(torch.float32), frame_columns
+    if tensor.is_floating_point():
+        tensor = tensor.to(torch.float32)
+    return tensor, frame_columns
 
 
 _INTEGERS = (torch.bool, torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)
@@ -134,18 +142,28 @@ def prepare_tabular(
     exact_2d: bool = True,
     name: str = "inputs",
     owner: str | None = None,
+    several: bool = False,
 ) -> Batch:
     """Validate array-like inputs for a model that takes a numeric matrix (or tensor batch).
 
     ``columns`` are the feature names the model knows: DataFrames are aligned to them by name and
     arrays are named by them (their width must then match). ``name`` and ``owner`` say what is
-    validated when it is not the 'inputs' (an adapter's ``background``).
+    validated when it is not the 'inputs' (an adapter's ``background``). With ``several``, a
+    tuple of tensors or arrays is several attributed inputs (``model(x1, x2, ...)``).
     """
     if _is_text(inputs):
         msg = (f"{model_name} takes numeric inputs, but {name!r} is text ({inputs!r:.60}). Pass a "
                "numeric array or DataFrame, or wrap a text model with its tokenizer: "
                "xai.explain((model, tokenizer), texts).")
         raise _error(msg, name=name, value=inputs, owner=owner)
+    if is_multi_input(inputs):
+        if name != "inputs" or len(inputs) < 2 or not several:
+            takes = ("a torch module or function can take several" if name == "inputs"
+                     and len(inputs) > 1 else "it must be one array shaped like one input")
+            msg = (f"The {name!r} is a tuple of {len(inputs)} arrays, but {model_name} takes one "
+                   f"input matrix ({takes}). Pass one array.")
+            raise _error(msg, name=name, value=len(inputs), owner=owner)
+        return _prepare_parts(inputs, model_name=model_name, columns=columns)
     if columns is not None:
         columns = tuple(str(c) for c in columns)
         n_features = len(columns) if n_features is None else n_features
@@ -154,6 +172,53 @@ def prepare_tabular(
     _check_matrix(x, name=name, model_name=model_name, n_features=n_features,
                   exact_2d=exact_2d, owner=owner)
     return Batch({"inputs": x}, columns=columns if columns is not None else cols)
+
+
+def is_multi_input(inputs: Any) -> bool:
+    """A tuple of tensors or arrays with a batch dimension (``model(x1, x2, ...)``); a tuple
+    of numbers or of 1-d rows is one matrix, as before."""
+    return isinstance(inputs, tuple) and len(inputs) > 0 and all(
+        isinstance(p, torch.Tensor | np.ndarray) and p.ndim >= 2 for p in inputs)
+
+
+def _prepare_parts(inputs: tuple[Any, ...], *, model_name: str,
+                   columns: Sequence[str] | None) -> Batch:
+    """Several attributed tensors, each (n, ...), the same n."""
+    if columns is not None:
+        msg = (f"{model_name} takes {len(inputs)} input tensors, but the adapter was given "
+               "'feature_names' for one input matrix. Drop feature_names, or pass one matrix.")
+        raise InvalidInputError(msg, parameter="inputs", value=len(inputs))
+    parts = []
+    for k, part in enumerate(inputs):
+        x, _ = to_tensor(part, name=f"inputs[{k}]")
+        _check_matrix(x, name=f"inputs[{k}]", model_name=model_name, n_features=None,
+                      exact_2d=False, owner=None)
+        parts.append(x)
+    rows = [p.shape[0] for p in parts]
+    if len(set(rows)) != 1:
+        msg = (f"The input tensors have different numbers of rows {rows}; each holds one row "
+               "per example. Pass tensors with the same first dimension.")
+        raise InvalidInputError(msg, parameter="inputs", value=rows)
+    return Batch({("inputs" if k == 0 else f"inputs_{k}"): p for k, p in enumerate(parts)})
+
+
+def attach_forward_args(batch: Batch, forward_args: Any, *, owner: str) -> Batch:
+    """``batch`` with the model's non-attributed arguments: a tensor or array whose first
+    dimension is the number of examples is split row by row with them (as captum's
+    ``additional_forward_args``); anything else is passed unchanged to every call."""
+    if forward_args is None:
+        return batch
+    args = forward_args if isinstance(forward_args, tuple) else (forward_args,)
+    n = len(batch)
+    tensors, static = dict(batch.tensors), []
+    for j, arg in enumerate(args):
+        if isinstance(arg, np.ndarray):
+            arg = torch.from_numpy(arg)
+        if isinstance(arg, torch.Tensor) and arg.dim() >= 1 and arg.shape[0] == n:
+            tensors[f"args_{j}"] = arg.detach().cpu()
+        else:
+            static.append((j, arg))
+    return dataclasses.replace(batch, tensors=tensors, static_args=tuple(static))
 
 
 def _verb(name: str, plural: str) -> str:
@@ -250,18 +315,85 @@ def tabular_features(
     owner: str,
     background: torch.Tensor | None = None,
     groups: Any = None,
-) -> tuple[TensorFeatures, ...]:
-    """One TensorFeatures per row, removing features towards the baseline (shared, or paired
-    with the row) in groups when ``groups`` is given (see :func:`resolve_groups`)."""
+) -> tuple[TensorFeatures | MultiTensorFeatures, ...]:
+    """One feature space per row, removing features towards the baseline (shared, or paired
+    with the row) in groups when ``groups`` is given (see :func:`resolve_groups`); several
+    attributed tensors give :class:`MultiTensorFeatures`."""
+    if len(batch.input_keys()) > 1:
+        return _multi_features(batch, baseline=baseline, owner=owner, groups=groups)
     x = batch.inputs
     n = x.shape[0]
-    base = resolve_tensor_baseline(baseline, x.shape[1:], owner=owner, background=background,
-                                   columns=batch.columns, n=n)
+    base = _cast_baseline(resolve_tensor_baseline(
+        baseline, x.shape[1:], owner=owner, background=background, columns=batch.columns, n=n),
+        x, owner)
     resolved = resolve_groups(groups, n=n, shape=x.shape[1:], columns=batch.columns, owner=owner)
     if resolved is None:
         return tuple(TensorFeatures(x[i], base[i % base.shape[0]], names=batch.columns,
-                                    columns=batch.columns) for i in range(n))
+                                    columns=batch.columns, context=batch.context(i))
+                     for i in range(n))
     return tuple(
         TensorFeatures(x[i], base[i % base.shape[0]], feature_mask=ids, names=names,
-                       columns=batch.columns)
+                       columns=batch.columns, context=batch.context(i))
         for i, (ids, names) in enumerate(resolved))
+
+
+def _cast_baseline(base: torch.Tensor, x: torch.Tensor, owner: str) -> torch.Tensor:
+    """The baseline in the inputs' dtype; for bool or integer inputs its values must be exact
+    (False/True, whole numbers), never silently truncated."""
+    if x.is_floating_point() or base.dtype == x.dtype:
+        return base.to(x.dtype)
+    cast = base.to(x.dtype)
+    if not torch.equal(cast.to(base.dtype), base):
+        kind = "True/False" if x.dtype == torch.bool else "whole numbers"
+        msg = (f"The 'baseline' parameter of {owner} holds values that are not {kind}, but the "
+               f"inputs are {str(x.dtype).removeprefix('torch.')}. Pass a baseline of the "
+               "inputs' dtype (the default 'zeros' removes a feature as False or 0).")
+        raise InvalidParameterError(msg, owner=owner, parameter="baseline",
+                                    value=str(base.dtype))
+    return cast
+
+
+def _multi_features(batch: Batch, *, baseline: Any, owner: str,
+                    groups: Any) -> tuple[MultiTensorFeatures, ...]:
+    """Features over several attributed tensors: baselines one per input (a tuple), ids shared
+    across inputs (a tuple of group masks, captum's convention)."""
+    xs = batch.attributed()
+    n, k = len(batch), len(xs)
+    bases = baseline if isinstance(baseline, tuple) else (baseline,) * k
+    if len(bases) != k:
+        msg = (f"The 'baseline' parameter of {owner} is a tuple of {len(bases)}, but the model "
+               f"takes {k} input tensors. Pass one baseline per input, or one for all.")
+        raise InvalidParameterError(msg, owner=owner, parameter="baseline", value=len(bases))
+    resolved = [_cast_baseline(resolve_tensor_baseline(b, x.shape[1:], owner=owner,
+                                                       background=None, n=n), x, owner)
+                for b, x in zip(bases, xs, strict=True)]
+    masks = _multi_groups(groups, xs, owner)
+    return tuple(
+        MultiTensorFeatures([x[i] for x in xs], [b[i % b.shape[0]] for b in resolved],
+                            feature_masks=None if masks is None else [m[i % m.shape[0]]
+                                                                      for m in masks],
+                            context=batch.context(i))
+        for i in range(n))
+
+
+def _multi_groups(groups: Any, xs: tuple[torch.Tensor, ...],
+                  owner: str) -> list[torch.Tensor] | None:
+    """One id mask per input (shape of one example, or one per example), ids 0..k-1 over all
+    inputs together (relabelled in id order)."""
+    if groups is None:
+        return None
+    if not isinstance(groups, tuple) or len(groups) != len(xs):
+        msg = (f"The 'feature_groups' parameter of {owner} must be a tuple of {len(xs)} int "
+               "arrays for a model that takes several input tensors (one group id per element "
+               "of each input; equal ids across inputs form one feature).")
+        raise InvalidParameterError(msg, owner=owner, parameter="feature_groups",
+                                    value=type(groups).__name__)
+    n = xs[0].shape[0]
+    for k, (g, x) in enumerate(zip(groups, xs, strict=True)):  # shapes and values, per input
+        resolve_groups(g, n=n, shape=x.shape[1:], columns=None, owner=f"{owner} (input {k})")
+    raw = [torch.as_tensor(np.asarray(g.detach().cpu() if isinstance(g, torch.Tensor) else g)
+                           ).long() for g in groups]
+    ids = torch.cat([r.reshape(-1) for r in raw])
+    unique = torch.unique(ids, sorted=True)
+    return [torch.searchsorted(unique, r.reshape(-1)).reshape(r.shape).expand(
+        (n if r.dim() == x.dim() else 1), *x.shape[1:]) for r, x in zip(raw, xs, strict=True)]

@@ -13,7 +13,7 @@ from .._validation import Options, check_param
 from ..exceptions import InvalidParameterError
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call, resolve_device
-from ._tabular import prepare_tabular, tabular_features
+from ._tabular import attach_forward_args, prepare_tabular, tabular_features
 
 __all__ = ["TorchModuleAdapter", "as_scores", "check_feature_names", "check_output_kind"]
 
@@ -73,22 +73,29 @@ class TorchModuleAdapter(ModelAdapter):
 
     def prepare(self, inputs: Any) -> Batch:
         return prepare_tabular(inputs, model_name=type(self._model).__name__,
-                               exact_2d=self.modality == "tabular", columns=self.feature_names)
+                               exact_2d=self.modality == "tabular", columns=self.feature_names,
+                               several=True)
 
-    def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable forward on a float tensor (used by gradient methods).
+    def forward_tensor(self, *args: Any) -> torch.Tensor:
+        """Differentiable forward: ``module(*args)``, the attributed tensors then the other
+        forward arguments (captum's convention; used by gradient methods).
 
         An exception of the module itself propagates unchanged, with a note on the call.
         """
-        name, x = type(self._model).__name__, x.to(self.device)
-        with model_call(name, type(self).__name__, describe_call(x),
+        name = type(self._model).__name__
+        moved = [a.to(self.device) if isinstance(a, torch.Tensor) else a for a in args]
+        with model_call(name, type(self).__name__, describe_call(moved[0]),
                         hint="If that shape is not what the model takes, check the 'inputs'."):
-            out = self._model(x)
-        scores = as_scores(out, x.shape[0], model=name, adapter=type(self).__name__, noun="module")
+            out = self._model(*moved)
+        scores = as_scores(out, moved[0].shape[0], model=name, adapter=type(self).__name__,
+                           noun="module")
         return self.same_outputs(scores, model=name, noun="module")
 
     def predict(self, inputs: Batch) -> torch.Tensor:
-        return self.forward_tensor(inputs.inputs)
+        return self.forward_tensor(*inputs.attributed(), *inputs.call_args())
+
+    def with_forward_args(self, batch: Batch, forward_args: Any) -> Batch:
+        return attach_forward_args(batch, forward_args, owner="explain")
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

@@ -2,8 +2,8 @@
 
 from ._base import FeatureSpace
 from .named import NamedFeatures
-from .tensor import TensorFeatures
+from .tensor import MultiTensorFeatures, TensorFeatures
 from .text import TextFeatures, TokenFeatures, WordFeatures
 
-__all__ = ["FeatureSpace", "NamedFeatures", "TensorFeatures", "TextFeatures", "TokenFeatures",
+__all__ = ["FeatureSpace", "MultiTensorFeatures", "NamedFeatures", "TensorFeatures", "TextFeatures", "TokenFeatures",
            "WordFeatures"]

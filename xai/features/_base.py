@@ -34,8 +34,9 @@ class FeatureSpace(Protocol):
         """Model input with every feature removed."""
         ...
 
-    def reshape(self, values: torch.Tensor) -> torch.Tensor:
-        """Map (..., n_features) values back to the input's own shape (grouped tensors, tokens)."""
+    def reshape(self, values: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Map (..., n_features) values back to the input's own shape (grouped tensors, tokens;
+        one tensor per input for a model that takes several)."""
         ...
 
 

@@ -87,10 +87,13 @@ class Method(ABC):
         batch_size: int | Literal["auto"] = "auto",
         random_state: int | torch.Generator | None = None,
         adapter_options: Mapping[str, Any] | None = None,
+        forward_args: Any = None,
     ) -> Explanation:
         """Explain ``model`` on ``inputs``; see :func:`xai.explain` for the parameters."""
         adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
         batch = self._prepare(adapter, inputs)
+        if forward_args is not None:
+            batch = adapter.with_forward_args(batch, forward_args)
         with adapter.session():
             tgt = self._resolve_target(adapter, batch, target, batch_size=bs)
             features = self.feature_spaces(adapter, batch)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -12,7 +12,7 @@ from .._capabilities import Capability, Modality
 from .._registry import register_method
 from .._validation import BASELINE, Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
-from ..exceptions import ConvergenceWarning, InvalidParameterError
+from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidParameterError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ..features.groups import FEATURE_GROUPS
@@ -163,18 +163,28 @@ class IntegratedGradients(Method):
                      target: ResolvedTarget, batch_size: int) -> _PathResult:
         from captum.attr import IntegratedGradients as CaptumIG
 
-        x = batch.inputs
-        base = torch.stack([f.base for f in features])
-        ig = CaptumIG(adapter.forward_tensor, multiply_by_inputs=self.multiply_by_inputs)
-        per_out = [ig.attribute(x, baselines=base, target=target.indices[:, o].tolist(),
-                                **self._captum_kwargs(batch_size)).detach()
-                   for o in range(target.n_outputs)]
-        attr = torch.stack(per_out, dim=1)  # (n, o, *shape)
-        scaled = attr if self.multiply_by_inputs else attr * (x - base).unsqueeze(1)
+        xs = batch.attributed()
+        check_float_inputs(xs, "IntegratedGradients")
+        multi = len(xs) > 1
+        bases = tuple(torch.stack([f.bases[k] if multi else f.base for f in features])
+                      for k in range(len(xs)))
+        forward, row_args = forward_with_args(adapter, batch, len(xs))
+        ig = CaptumIG(forward, multiply_by_inputs=self.multiply_by_inputs)
+        per_out = []
+        for o in range(target.n_outputs):
+            a = ig.attribute(xs if multi else xs[0], baselines=bases if multi else bases[0],
+                             target=target.indices[:, o].tolist(),
+                             additional_forward_args=row_args or None,
+                             **self._captum_kwargs(batch_size))
+            per_out.append(tuple(t.detach() for t in a) if multi else (a.detach(),))
+        attr = [torch.stack([p[k] for p in per_out], dim=1) for k in range(len(xs))]  # (n, o, *)
+        scaled = [a if self.multiply_by_inputs else a * (x - b).unsqueeze(1)
+                  for a, x, b in zip(attr, xs, bases, strict=True)]
         with torch.no_grad():
-            base_scores = adapter.forward_tensor(base).gather(1, target.indices)
-        values = [features[i].aggregate(attr[i]) for i in range(x.shape[0])]
-        return values, base_scores, scaled.flatten(2).sum(-1)
+            base_scores = forward(*bases, *row_args).gather(1, target.indices)
+        values = [features[i].aggregate(tuple(a[i] for a in attr) if multi else attr[0][i])
+                  for i in range(len(batch))]
+        return values, base_scores, torch.stack([t.flatten(2).sum(-1) for t in scaled]).sum(0)
 
     def _text_path(self, adapter: Any, batch: Batch, features: tuple[Any, ...],
                    target: ResolvedTarget, batch_size: int) -> _PathResult:
@@ -206,6 +216,34 @@ class IntegratedGradients(Method):
             base_scores = adapter.forward_ids(base_ids, attn, *extra).gather(1, target.indices)
         values = [features[i].aggregate(tok[i][:, attn[i].bool()]) for i in range(ids.shape[0])]
         return values, base_scores, torch.stack(sums, dim=1)
+
+
+def check_float_inputs(xs: Sequence[torch.Tensor], owner: str) -> None:
+    """Gradients need float inputs: bool and integer tensors are refused with the fix."""
+    bad = [str(x.dtype).removeprefix("torch.") for x in xs if not x.is_floating_point()]
+    if bad:
+        msg = (f"{owner} follows gradients through the inputs, but they are {bad[0]} "
+               "(gradients do not flow through bool or integer values). Pass float inputs (for "
+               "token ids, the embeddings), or use a perturbation method (occlusion, "
+               "shapley_sampling, kernel_shap, lime), which keep the inputs' dtype.")
+        raise InvalidInputError(msg, parameter="inputs", value=bad[0])
+
+
+def forward_with_args(adapter: Any, batch: Batch, n_inputs: int
+                      ) -> tuple[Callable[..., torch.Tensor], tuple[torch.Tensor, ...]]:
+    """captum's view of the model: ``forward(*inputs, *row_args)``, where ``row_args`` are the
+    forward arguments with a row per example (captum repeats them along the path); the static
+    ones are put back in place inside, so captum never tries to repeat them."""
+    static = dict(batch.static_args)
+    positions = range(batch.n_forward_args())
+    row_args = tuple(batch.tensors[f"args_{j}"] for j in positions if j not in static)
+
+    def forward(*tensors: Any) -> torch.Tensor:
+        rows = iter(tensors[n_inputs:])
+        args = [static[j] if j in static else next(rows) for j in positions]
+        return adapter.forward_tensor(*tensors[:n_inputs], *args)  # type: ignore[no-any-return]
+
+    return forward, row_args
 
 
 def _take(batch: Batch, rows: slice) -> Batch:
