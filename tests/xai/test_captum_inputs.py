@@ -300,3 +300,12 @@ def test_a_dataframe_of_ints_is_still_numeric_data():
     frame = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
     exp = xai.explain(lambda z: z.sum(1), frame, method="occlusion", baseline="zeros")
     assert exp.inputs.inputs.dtype == torch.float32
+
+
+def test_a_parameter_that_does_nothing_for_the_model_warns():
+    with pytest.warns(xai.IgnoredParameterWarning, match=re.escape(
+            "Occlusion's 'granularity' has no effect on this tabular model: it picks the units "
+            "of a text (words or tokens). Leave it at its default.")):
+        exp = xai.explain(BasicModel_MultiLayer(), torch.ones(1, 3), method="occlusion",
+                          target=0, granularity="word")
+    assert exp.values.shape == (1, 1, 3)

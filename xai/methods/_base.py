@@ -18,7 +18,12 @@ from .._target import resolve_target
 from .._validation import Constraint, check_params, check_random_state, fmt_value
 from ..adapters import as_adapter
 from ..adapters._base import Batch, ModelAdapter
-from ..exceptions import IncompatibleModelError, InvalidExplanationError, InvalidParameterError
+from ..exceptions import (
+    IgnoredParameterWarning,
+    IncompatibleModelError,
+    InvalidExplanationError,
+    InvalidParameterError,
+)
 from ..explanation import Explanation, ModelInfo, ResolvedTarget
 from ..features._base import FeatureSpace
 from ._budget import Cost, check_cost, input_row_bytes
@@ -91,6 +96,10 @@ class Method(ABC):
     ) -> Explanation:
         """Explain ``model`` on ``inputs``; see :func:`xai.explain` for the parameters."""
         adapter, bs, rng = self._setup(model, batch_size, random_state, adapter_options)
+        for name, why in self.inapplicable(adapter).items():
+            warnings.warn(f"{type(self).__name__}'s '{name}' has no effect on this "
+                          f"{adapter.modality} model: {why}. Leave it at its default.",
+                          IgnoredParameterWarning, stacklevel=3)
         batch = self._prepare(adapter, inputs)
         if forward_args is not None:
             batch = adapter.with_forward_args(batch, forward_args)
@@ -128,6 +137,16 @@ class Method(ABC):
         self.check_compatible(adapter)
         bs = _resolve_batch_size(batch_size, adapter, type(self).__name__)
         return adapter, bs, check_random_state(random_state, owner=type(self).__name__)
+
+    def inapplicable(self, adapter: ModelAdapter) -> dict[str, str]:
+        """Fields set away from their default that do nothing for ``adapter``'s model, each
+        with the reason; :meth:`explain` warns (IgnoredParameterWarning) instead of silently
+        ignoring them. Extend it for a method's own fields."""
+        out = {}
+        if adapter.modality in ("tabular", "image") and getattr(self, "granularity",
+                                                                 "auto") != "auto":
+            out["granularity"] = "it picks the units of a text (words or tokens)"
+        return out
 
     @classmethod
     def requirements(cls, modality: str) -> Capability:
