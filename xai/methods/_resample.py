@@ -51,7 +51,9 @@ def class_probabilities(adapter: ModelAdapter, scores: torch.Tensor) -> torch.Te
 def word_features(fs: Any, owner: str) -> TextFeatures:
     """The word feature space of one text (LM replacement works on words in text space)."""
     if not isinstance(fs, TextFeatures) or fs.text is None or len(fs.spans) != fs.n_features:
-        msg = f"{owner} explains words of texts; this input has no word spans."
+        msg = (f"{owner} explains words of texts; this input has no word spans. It replaces "
+               "the text of each feature, so each must be a word or a run of neighbouring "
+               "words: pass feature_groups whose groups are runs of neighbouring words.")
         raise InvalidInputError(msg, value=type(fs).__name__)
     return fs
 

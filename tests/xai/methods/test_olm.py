@@ -176,3 +176,23 @@ def test_single_word_text_uses_the_unconditional_proposal(tiny_bert):
         p = clf.predict(clf.prepare(["great", "fun", "bad"])).double().softmax(-1)[:, 1]
     assert exp.feature_names == [("great",)]
     assert float(exp.values[0, 0, 0]) == pytest.approx(float(p[0] - (p[1] + p[2]) / 2), abs=1e-6)
+
+
+def test_word_groups_of_an_additive_text_model_sum_their_words(classifier):
+    # the bag-of-words logits are a sum over positions, so a group's occlusion value is the
+    # sum of its words' values, and the group is named by its words
+    single = xai.explain(classifier, TEXT, method="occlusion", target=0)
+    grouped = xai.explain(classifier, TEXT, method="occlusion", target=0,
+                          feature_groups=[[0, 0, 1, 2]])
+    assert grouped.feature_names == [(f"{WORDS[X[0]]} {WORDS[X[1]]}", WORDS[X[2]], WORDS[X[3]])]
+    v = single.values[0, 0]
+    torch.testing.assert_close(grouped.values[0, 0], torch.stack([v[0] + v[1], v[2], v[3]]),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_olm_needs_groups_of_neighbouring_words(classifier):
+    with pytest.raises(xai.InvalidInputError, match="each must be a word or a run of "
+                       "neighbouring words: pass feature_groups whose groups are runs of "
+                       "neighbouring words"):
+        xai.explain(classifier, TEXT, method="olm", resampler=ExactResampler(), target=0,
+                    feature_groups=[[0, 1, 0, 2]])
