@@ -309,3 +309,15 @@ def test_a_parameter_that_does_nothing_for_the_model_warns():
         exp = xai.explain(BasicModel_MultiLayer(), torch.ones(1, 3), method="occlusion",
                           target=0, granularity="word")
     assert exp.values.shape == (1, 1, 3)
+
+
+def test_smoothing_refuses_what_it_cannot_noise():
+    model = BasicModel_MultiLayer_MultiInput()
+    with pytest.raises(xai.InvalidInputError, match=re.escape(
+            "Smoothed re-explains noisy copies of one input tensor; it does not take several "
+            "input tensors or forward_args yet.")):
+        xai.explain(model, (X1, X2), method="smoothed", target=0, forward_args=(X3, 1))
+    with pytest.raises(xai.InvalidInputError, match=re.escape(
+            "Smoothed adds Gaussian noise to the inputs, but they are bool")):
+        xai.explain(BasicModelBoolInput(), torch.ones(1, 3, dtype=torch.bool),
+                    method="smoothed", target=0)

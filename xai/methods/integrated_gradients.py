@@ -218,12 +218,14 @@ class IntegratedGradients(Method):
         return values, base_scores, torch.stack(sums, dim=1)
 
 
-def check_float_inputs(xs: Sequence[torch.Tensor], owner: str) -> None:
-    """Gradients need float inputs: bool and integer tensors are refused with the fix."""
+def check_float_inputs(xs: Sequence[torch.Tensor], owner: str,
+                       does: str = "follows gradients through") -> None:
+    """Gradients (and noise) need float inputs: bool and integer tensors are refused with
+    the fix."""
     bad = [str(x.dtype).removeprefix("torch.") for x in xs if not x.is_floating_point()]
     if bad:
-        msg = (f"{owner} follows gradients through the inputs, but they are {bad[0]} "
-               "(gradients do not flow through bool or integer values). Pass float inputs (for "
+        msg = (f"{owner} {does} the inputs, but they are {bad[0]} (gradients and noise "
+               "do not apply to bool or integer values). Pass float inputs (for "
                "token ids, the embeddings), or use a perturbation method (occlusion, "
                "shapley_sampling, kernel_shap, lime), which keep the inputs' dtype.")
         raise InvalidInputError(msg, parameter="inputs", value=bad[0])

@@ -13,12 +13,12 @@ from .._capabilities import Capability, Modality
 from .._registry import METHODS, register_method
 from .._validation import Constraint, InstanceOf, Interval, check_random_state, int_seed
 from ..adapters._base import Batch, ModelAdapter
-from ..exceptions import IncompatibleModelError
+from ..exceptions import IncompatibleModelError, InvalidInputError
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
 from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._budget import Cost, Moments, check_cost
-from .integrated_gradients import IntegratedGradients
+from .integrated_gradients import IntegratedGradients, check_float_inputs
 
 __all__ = ["Smoothed"]
 
@@ -173,6 +173,12 @@ class Smoothed(Method):
                    rng: torch.Generator) -> AttributionOutput:
         if adapter.modality == "text":
             return self._attribute_text(adapter, batch, target, batch_size=batch_size, rng=rng)
+        if len(batch.input_keys()) > 1 or batch.n_forward_args():
+            msg = ("Smoothed re-explains noisy copies of one input tensor; it does not take "
+                   "several input tensors or forward_args yet. Explain with the inner method "
+                   "directly, or wrap the model in a function of one tensor.")
+            raise InvalidInputError(msg, parameter="inputs", value=len(batch.input_keys()))
+        check_float_inputs(batch.attributed(), "Smoothed", "adds Gaussian noise to")
         x = batch.inputs
         gens = example_generators(rng, x.shape[0])
         seed = int_seed(rng)
