@@ -12,7 +12,22 @@ from ._base import check_keep
 __all__ = ["MultiTensorFeatures", "TensorFeatures"]
 
 
-class TensorFeatures:
+class _Numbered:
+    """Features numbered 0..n-1 with a name each (the FeatureSpace protocol's two properties)."""
+
+    _n: int
+    _names: tuple[str, ...]
+
+    @property
+    def n_features(self) -> int:
+        return self._n
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self._names
+
+
+class TensorFeatures(_Numbered):
     """Elements of one input tensor (or groups of them) as features.
 
     Parameters
@@ -55,14 +70,6 @@ class TensorFeatures:
         self.columns = columns
 
     @property
-    def n_features(self) -> int:
-        return self._n
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        return self._names
-
-    @property
     def feature_ids(self) -> torch.Tensor:
         """The feature of each element of ``x`` (flattened), ids 0..n_features-1."""
         return self._ids
@@ -101,7 +108,7 @@ class TensorFeatures:
 
 
 
-class MultiTensorFeatures:
+class MultiTensorFeatures(_Numbered):
     """Elements of several input tensors of one example as features (``model(x1, x2, ...)``).
 
     Features are numbered across the tensors: by default every element is one feature (those
@@ -143,14 +150,6 @@ class MultiTensorFeatures:
         self._names = tuple(names) if names is not None else tuple(
             default if default is not None else (f"group {g}" for g in range(self._n)))
         self.context = context
-
-    @property
-    def n_features(self) -> int:
-        return self._n
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        return self._names
 
     @property
     def feature_ids(self) -> tuple[torch.Tensor, ...]:
