@@ -10,7 +10,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import BASELINE, Constraint, Interval, Options
+from .._validation import BASELINE, Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..explanation import ResolvedTarget
 from ..features._base import FeatureSpace
@@ -28,7 +28,12 @@ class Occlusion(Method):
     """Occlusion: the drop in the output when a window of features is switched off.
 
     ``value_j = mean over windows W containing j of f(x) - f(x with W removed)``. With
-    ``window=1`` this is leave-one-out. All masks of all examples go through the model together,
+    ``window=1`` this is leave-one-out. Windows start at 0, ``stride``, ``2 * stride``, ...; when
+    they do not end exactly at the last feature, ``clip`` picks the last window: ``False`` (ours)
+    adds a full window shifted back to end at the last feature, ``True`` (captum's ``Occlusion``)
+    starts it at the next multiple of ``stride`` and cuts it at the end. Either way every feature
+    is covered when ``stride <= window``; with a larger stride the features between windows
+    (which captum refuses) get 0. All masks of all examples go through the model together,
     ``batch_size`` rows per call, plus one all-removed row per example for ``base_values``; the
     masks are built as the calls reach them, so memory is bounded by ``batch_size`` rows.
 
@@ -47,6 +52,13 @@ class Occlusion(Method):
         Step between windows.
     granularity : {"auto", "word", "token"}, default="auto"
         Text only ("auto" = "word").
+    clip : bool, default=False
+        The last window when ``(n_features - window) % stride != 0``. False: one more window of
+        ``window`` features ending at the last feature (``n_features - window`` is its start).
+        True: captum's convention, windows only at multiples of ``stride``, the last one cut
+        short at the end (``ceil((n_features - window) / stride) + 1`` windows), so the values
+        equal ``captum.attr.Occlusion(..., sliding_window_shapes=(window,), strides=stride)``
+        for one input of ``n_features`` elements.
 
     References
     ----------
@@ -65,6 +77,7 @@ class Occlusion(Method):
         "window": [Interval(int, 1, None, closed="left")],
         "stride": [Interval(int, 1, None, closed="left")],
         "granularity": [Options({"auto", "word", "token"})],
+        "clip": [InstanceOf((bool,), "a bool")],
     }
 
     baseline: Any = "auto"
@@ -72,10 +85,11 @@ class Occlusion(Method):
     window: int = 1
     stride: int = 1
     granularity: str = "auto"
+    clip: bool = False
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
-        return [{}, {"window": 2}]
+        return [{}, {"window": 2}, {"window": 3, "stride": 2, "clip": True}]
 
     def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
              row_bytes: int) -> Cost:
@@ -102,8 +116,17 @@ class Occlusion(Method):
                                  base_values=torch.stack([r.base for r in runs]), extras=extras)
 
     def _starts(self, n_features: int) -> list[int]:
-        """First feature of each window; the last window reaches the last feature."""
+        """First feature of each window; the last window reaches the last feature.
+
+        ``clip=False``: multiples of ``stride`` up to ``n_features - width``, plus
+        ``n_features - width`` itself when it is not one. ``clip=True`` (captum): the multiples of
+        ``stride`` below ``n_features - width + stride`` (and below ``n_features``), the last
+        window cut at the end by :class:`_Windows`.
+        """
         width = min(self.window, n_features)
+        if self.clip:
+            stop = max(1, min(n_features, n_features - width + self.stride))
+            return list(range(0, stop, self.stride))
         starts = list(range(0, n_features - width + 1, self.stride))
         if starts[-1] != n_features - width:
             starts.append(n_features - width)
@@ -116,7 +139,7 @@ class _Windows:
 
     def __init__(self, starts: list[int], width: int, d: int, outputs: torch.Tensor,
                  full: torch.Tensor) -> None:
-        self.starts, self.width, self.d = torch.tensor(starts), width, d
+        self.starts, self.width, self.d = torch.tensor(starts, dtype=torch.long), width, d
         self.outputs, self.full = outputs, full
         self.n_rows = len(starts) + 1
         self.total = torch.zeros(d, len(outputs))
@@ -145,8 +168,10 @@ class _Windows:
         self.total += self._cover(start, start + s.shape[0]).T.float() @ drop
 
     def values(self) -> torch.Tensor:
-        """Mean drop over the windows covering each feature, (n_outputs, d)."""
+        """Mean drop over the windows covering each feature, (n_outputs, d); 0 for a feature no
+        window covers (captum divides by its zero count there)."""
+        ends = (self.starts + self.width).clamp_max(self.d)  # a clipped last window stops at d
         count = torch.zeros(self.d + 1).index_add_(0, self.starts, torch.ones(len(self.starts)))
-        count = count.index_add_(0, self.starts + self.width, -torch.ones(len(self.starts)))
+        count = count.index_add_(0, ends, -torch.ones(len(self.starts)))
         count = count.cumsum(0)[:-1]
         return (self.total / count.clamp_min(1).unsqueeze(1)).T
