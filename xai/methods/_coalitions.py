@@ -113,9 +113,10 @@ def _evaluate(value: ValueFunction, keep: torch.Tensor, batch_size: int | None,
     return torch.cat([c.to(dtype) for c in chunks])
 
 
-def _all_coalitions(n_players: int) -> torch.Tensor:
-    """(2^D, D) bool; row i keeps player d iff bit d of i is set (row 0 empty, last row full)."""
-    idx = torch.arange(2**n_players, dtype=torch.int64)
+def _all_coalitions(n_players: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """(2^D, D) bool; row i keeps player d iff bit d of i is set (row 0 empty, last row full).
+    ``start``/``stop`` build only rows ``start:stop`` of that enumeration."""
+    idx = torch.arange(start, 2**n_players if stop is None else stop, dtype=torch.int64)
     return ((idx.unsqueeze(1) >> torch.arange(n_players)) & 1).bool()
 
 
@@ -164,9 +165,15 @@ def _exact(value: ValueFunction, n_players: int, *, max_exact: int, batch_size: 
     _check_exact(n_players, max_exact, owner)
     if batch_size is not None:
         check_param(owner, "batch_size", batch_size, _POS_INT)
-    keep = _all_coalitions(n_players)
-    v = _evaluate(value, keep, batch_size, owner)
+    v = _evaluate(value, _all_coalitions(n_players), batch_size, owner)
+    return _exact_from_values(v, n_players)
+
+
+def _exact_from_values(v: torch.Tensor, n_players: int) -> GameResult:
+    """Exact Shapley values from ``v`` (2^D, ...): the value of every coalition, row i the
+    coalition of :func:`_all_coalitions` (bit d of i set = player d kept)."""
     d = n_players
+    keep = _all_coalitions(d)
     size = keep.sum(1)
     weight = torch.tensor([math.factorial(k) * math.factorial(d - k - 1) / math.factorial(d)
                            for k in range(d)], dtype=torch.float64).to(v.dtype)

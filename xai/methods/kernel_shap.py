@@ -54,14 +54,15 @@ class KernelShap(Method):
     Efficiency holds exactly (shap enforces it):
     ``values.sum(-1) == link(f(x)) - link(f(all removed))`` and ``base_values`` is
     ``link(f(all removed))`` (shap's ``expected_value`` for a one-row background). When
-    ``n_samples >= 2**d - 2`` shap enumerates every coalition and the values are the exact
-    Shapley values of the game; an additive game gets its exact values from any sample.
+    ``2**d <= max_exact`` (or ``n_samples >= 2**d - 2``) shap is given every coalition and the
+    values are the exact Shapley values of the game (with ``l1_reg=False``); an additive game
+    gets its exact values from any sample.
 
     Parameters
     ----------
     n_samples : int or "auto", default="auto"
-        Coalitions evaluated per example. "auto" is shap's rule ``2 * d + 2048``; shap caps it
-        at ``2**d - 2`` (all coalitions). The number used is in ``extras["n_samples"]``.
+        Coalitions evaluated per sampled example. "auto" is shap's rule ``2 * d + 2048``; shap
+        caps it at ``2**d - 2`` (all coalitions). The number used is in ``extras["n_samples"]``.
     l1_reg : False, "num_features(k)", "aic", "bic" or float, default=False
         shap's feature selection before the regression. The default ``False`` keeps every
         feature, so all features get values (shap's own default, "num_features(10)", would set
@@ -78,9 +79,19 @@ class KernelShap(Method):
         or one row per example. For text, one id per word (or token) of each text.
     granularity : {"auto", "word", "token"}, default="auto"
         Text only ("auto" = "word").
+    max_exact : int, default=1024
+        Give shap all ``2**d - 2`` coalitions of an example with ``d`` features (besides the
+        empty and full ones: ``2**d`` model rows, exact Shapley values) when
+        ``2**d <= max_exact``, whatever ``n_samples`` says; ``n_samples`` otherwise. The
+        default makes d <= 10 exact; 0 leaves it to ``n_samples``. Decided per example.
 
     Notes
     -----
+    ``extras["exact"]`` is a bool tensor (n_examples,): True for the examples whose coalitions
+    were all evaluated (by ``max_exact`` or because ``n_samples >= 2**d - 2``) with
+    ``l1_reg=False``, i.e. whose values are the exact Shapley values. (shap selects features
+    with ``l1_reg`` even when it enumerates, so those values are not Shapley values.)
+
     shap samples with numpy's global RNG. A seed is drawn from ``random_state`` once per call;
     the global numpy state is saved, re-seeded with that seed before each example (so a row's
     result does not depend on its batch) and restored afterwards, also on error. Extras:
@@ -107,6 +118,7 @@ class KernelShap(Method):
         "baseline": BASELINE,
         "feature_groups": FEATURE_GROUPS,
         "granularity": [Options({"auto", "word", "token"})],
+        "max_exact": [Interval(int, 0, None, closed="left")],
     }
 
     n_samples: int | str = "auto"
@@ -115,14 +127,27 @@ class KernelShap(Method):
     baseline: Any = "auto"
     feature_groups: Any = None
     granularity: str = "auto"
+    max_exact: int = 1024
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
-        # Fewer than the 2**d - 2 coalitions for d >= 5, so shap samples and seeds matter.
-        return [{"n_samples": 24}, {"n_samples": 24, "l1_reg": "num_features(2)"}]
+        # Fewer than the 2**d - 2 coalitions for d >= 5 and max_exact=0, so shap samples and
+        # seeds matter.
+        return [{"n_samples": 24, "max_exact": 0},
+                {"n_samples": 24, "l1_reg": "num_features(2)", "max_exact": 0}]
+
+    def enumerates(self, n_features: int) -> bool:
+        """Whether every coalition of an example with ``n_features`` features is evaluated
+        (``2**n_features <= max_exact``, or ``n_samples`` reaches shap's ``2**d - 2`` cap)."""
+        if n_features <= 1 or n_features < self.max_exact.bit_length():
+            return True
+        return n_features <= 30 and self.samples(n_features) == 2**n_features - 2
 
     def samples(self, n_features: int) -> int:
-        """Coalitions shap evaluates for ``n_features`` (its "auto" rule and 2**d - 2 cap)."""
+        """Coalitions shap evaluates for ``n_features``: all ``2**d - 2`` when
+        ``2**d <= max_exact``, else its "auto" rule and ``2**d - 2`` cap."""
+        if n_features < self.max_exact.bit_length():
+            return max(int(2**n_features) - 2, 0)
         n = 2 * n_features + 2048 if self.n_samples == "auto" else int(self.n_samples)
         return max(min(n, 2**n_features - 2 if n_features <= 30 else 2**30), 0)
 
@@ -133,6 +158,14 @@ class KernelShap(Method):
         n = [self.samples(f.n_features) for f in features]
         held = max((k * max(f.n_features, 1) * 40 for k, f in zip(n, features, strict=True)),
                    default=0)
+        by_exact = sum(k for k, f in zip(n, features, strict=True)
+                       if f.n_features < self.max_exact.bit_length())
+        if by_exact > sum(n) - by_exact:  # the rows are mostly max_exact's
+            return Cost("KernelShap", "max_exact", self.max_exact, sum(n) + 2 * len(features),
+                        row_bytes + 8 * n_outputs, batch_size, held_bytes=held,
+                        held="shap's coalition matrices",
+                        fix="keep it below 2**n_features, so that such examples are "
+                            "sampled (n_samples) instead.")
         return Cost("KernelShap", "n_samples", self.n_samples, sum(n) + 2 * len(features),
                     row_bytes + 8 * n_outputs, batch_size, held_bytes=held,
                     held="shap's coalition matrices",
@@ -163,8 +196,10 @@ class KernelShap(Method):
                 n_rows += game.n_rows
         finally:
             np.random.set_state(state)  # noqa: NPY002
+        exact = [self.l1_reg is False and self.enumerates(f.n_features) for f in features]
         extras = {"n_model_calls": torch.tensor(n_calls), "n_rows": torch.tensor(n_rows),
-                  "n_samples": torch.tensor(used)}
+                  "n_samples": torch.tensor(used),
+                  "exact": torch.tensor(exact, dtype=torch.bool)}
         return AttributionOutput(values, base_values=torch.stack(base), extras=extras)
 
     def _explain_one(self, shap: Any, game: _Game, d: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,7 +208,8 @@ class KernelShap(Method):
         if d == 0:
             return torch.zeros(n_out, 0), torch.from_numpy(_link(self.link, game.ends[0]))
         explainer = shap.KernelExplainer(game, np.zeros((1, d)), link=self.link)
-        phi = explainer.shap_values(np.ones((1, d)), nsamples=self.n_samples,
+        nsamples = self.samples(d) if d < self.max_exact.bit_length() else self.n_samples
+        phi = explainer.shap_values(np.ones((1, d)), nsamples=nsamples,
                                     l1_reg=self.l1_reg, silent=True)  # (1, d, n_out)
         expected = np.asarray(explainer.expected_value, dtype=np.float64).reshape(n_out)
         values = torch.from_numpy(np.asarray(phi, dtype=np.float64).reshape(d, n_out).T.copy())

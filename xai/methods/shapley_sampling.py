@@ -1,4 +1,5 @@
-"""Shapley values by permutation sampling with antithetic pairs (Castro et al. 2009)."""
+"""Shapley values by permutation sampling with antithetic pairs (Castro et al. 2009), exact
+enumeration of every coalition for examples with few features."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..features._base import FeatureSpace
 from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._budget import Cost, Moments
+from ._coalitions import _all_coalitions, _exact_from_values
 from ._permutations import Draws, chain_credits, check_pairs, ranks
 from ._perturb import row_pieces, stream_scores
 from .textgenshap import Levels, TextGenSHAP
@@ -29,10 +31,13 @@ __all__ = ["ShapleySampling"]
 @register_method("shapley_sampling")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ShapleySampling(Method):
-    """Shapley values estimated by sampling feature orderings.
+    """Shapley values estimated by sampling feature orderings, or exact for few features.
 
-    For each sampled permutation, features are switched on one at a time from the baseline
-    (everything removed) to the input, and each feature is credited with the change it causes.
+    An example with ``d`` features whose ``2**d`` coalitions fit in ``max_exact`` gets its exact
+    Shapley values: every coalition is scored once (``2**d`` model rows) and the values are the
+    Shapley formula's weighted sum. The others are sampled: for each sampled permutation,
+    features are switched on one at a time from the baseline (everything removed) to the input,
+    and each feature is credited with the change it causes.
     Every permutation's credits telescope to f(x) - f(baseline), so efficiency
     (``values.sum(-1) == f(x) - base_values``) holds exactly for any number of permutations.
     With ``antithetic=True`` each permutation is paired with its reverse, which cancels much of
@@ -41,8 +46,8 @@ class ShapleySampling(Method):
     Parameters
     ----------
     n_permutations : int, default=50
-        Permutations per example (pairs count twice). Cost: n_permutations * (d - 1) + 2 model
-        rows, built and scored ``batch_size`` at a time (see :meth:`cost`).
+        Permutations per sampled example (pairs count twice). Cost: n_permutations * (d - 1) + 2
+        model rows, built and scored ``batch_size`` at a time (see :meth:`cost`).
     antithetic : bool, default=True
         Pair each permutation with its reverse (n_permutations must then be even).
     baseline : "auto", "zeros", "mean", number, array, or "pad"/"mask"/"unk"/"delete" for text
@@ -55,19 +60,29 @@ class ShapleySampling(Method):
         "auto", "word" or "token" for classifiers; for language models "auto" (documents),
         "document", "sentence" or "word" units of the prompt, or a coarse-to-fine list such as
         ``["document", "sentence", "word"]`` for hierarchical explanations.
+    max_exact : int, default=1024
+        Enumerate all ``2**d`` coalitions of an example with ``d`` features (exact Shapley
+        values, ``2**d`` model rows) when ``2**d <= max_exact``; sample ``n_permutations``
+        permutations otherwise. The default makes d <= 10 exact; 0 always samples. Decided per
+        example, so texts of different lengths can be exact for some rows and sampled for others.
 
     Notes
     -----
-    ``extras["stderr"]`` (n_examples, n_outputs, n_features) is the standard error of each
-    value over independent draws (antithetic pairs averaged first); ``extras["n_model_calls"]``
-    and ``extras["n_rows"]`` count the model calls and rows.
+    ``extras["exact"]`` is a bool tensor (n_examples,): True for the examples whose coalitions
+    were all enumerated. ``extras["stderr"]`` (n_examples, n_outputs, n_features) is the standard
+    error of each value over independent draws (antithetic pairs averaged first), 0 for exact
+    examples; ``extras["n_model_calls"]`` and ``extras["n_rows"]`` count the model calls and rows.
+    An exact example consumes no random draws, so a sampled example's values do not depend on
+    ``max_exact`` or on the other examples.
 
     **Language models** (``xai.explain(lm, prompt, method="shapley_sampling")``): the method
     plays the ``value="log_prob"`` game of :class:`~xai.methods.TextGenSHAP` with the same
-    ``n_permutations``, ``antithetic`` and ``granularity`` (and that method's defaults for the
-    rest), so the values equal ``method="textgenshap"``'s with the same seed. Players are
-    deleted from the prompt, so ``baseline`` must be "auto" or "delete". Use ``textgenshap``
-    for its other parameters (the answer game, hierarchical thresholds, chat templates).
+    ``n_permutations``, ``antithetic``, ``granularity`` and ``max_exact`` (and that method's
+    defaults for the rest), so the values equal ``method="textgenshap"``'s with the same seed.
+    Players are deleted from the prompt, so ``baseline`` must be "auto" or "delete";
+    ``feature_groups`` does not apply (the players are set by ``granularity``; setting it warns
+    with IgnoredParameterWarning). Use ``textgenshap`` for its other parameters (the answer
+    game, hierarchical thresholds, chat templates).
 
     References
     ----------
@@ -90,6 +105,7 @@ class ShapleySampling(Method):
         "baseline": BASELINE,
         "feature_groups": FEATURE_GROUPS,
         "granularity": [Levels(extra=("auto", "token"))],
+        "max_exact": [Interval(int, 0, None, closed="left")],
     }
 
     n_permutations: int = 50
@@ -97,6 +113,7 @@ class ShapleySampling(Method):
     baseline: Any = "auto"
     feature_groups: Any = None
     granularity: str | tuple[str, ...] = "auto"
+    max_exact: int = 1024
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,6 +124,18 @@ class ShapleySampling(Method):
     @classmethod
     def requirements(cls, modality: str) -> Capability:
         return Capability.GENERATION if modality == "generation" else cls.requires
+
+    def inapplicable(self, adapter: ModelAdapter) -> dict[str, str]:
+        out = super().inapplicable(adapter)
+        if adapter.modality == "generation" and self.feature_groups is not None:
+            out["feature_groups"] = ("the players of a language model are units of the prompt, "
+                                     "chosen by 'granularity'")
+        return out
+
+    def enumerates(self, n_features: int) -> bool:
+        """Whether an example with ``n_features`` features is enumerated exactly
+        (``2**n_features <= max_exact``)."""
+        return n_features < self.max_exact.bit_length()
 
     # -- language models: the log_prob game of TextGenSHAP -----------------------------------
     def _game(self, adapter: ModelAdapter) -> TextGenSHAP | None:
@@ -125,7 +154,7 @@ class ShapleySampling(Method):
                                         value=self.granularity)
         granularity = "document" if self.granularity == "auto" else self.granularity
         return TextGenSHAP(n_permutations=self.n_permutations, antithetic=self.antithetic,
-                           granularity=granularity, value="log_prob")
+                           granularity=granularity, value="log_prob", max_exact=self.max_exact)
 
     def _prepare(self, adapter: ModelAdapter, inputs: Any) -> Batch:
         game = self._game(adapter)
@@ -146,7 +175,10 @@ class ShapleySampling(Method):
 
     @classmethod
     def _test_params(cls) -> list[dict[str, Any]]:
-        return [{"n_permutations": 4}, {"n_permutations": 3, "antithetic": False}]
+        # max_exact=0: the conformance fixtures have few features, which would be exact (and
+        # seed-independent) under the default.
+        return [{"n_permutations": 4, "max_exact": 0},
+                {"n_permutations": 3, "antithetic": False, "max_exact": 0}]
 
     def permutations(self, n_features: int, gen: torch.Generator) -> torch.Tensor:
         """The sampled orderings, (n_permutations, n_features), as :meth:`explain` draws them."""
@@ -155,11 +187,22 @@ class ShapleySampling(Method):
 
     def cost(self, features: tuple[FeatureSpace, ...], n_outputs: int, batch_size: int,
              row_bytes: int) -> Cost | None:
-        """n_permutations * (d - 1) + 2 model rows per example, ``batch_size`` at a time."""
+        """2**d model rows per exact example, n_permutations * (d - 1) + 2 per sampled one,
+        ``batch_size`` at a time; an exact example holds its 2**d scores until it is solved."""
         d_max = max((f.n_features for f in features), default=0)
-        rows = sum(self.n_permutations * max(f.n_features - 1, 0) + 2 for f in features)
-        return Cost("ShapleySampling", "n_permutations", self.n_permutations, rows,
-                    row_bytes + d_max + 4 * n_outputs, batch_size,
+        exact = [2**f.n_features for f in features if self.enumerates(f.n_features)]
+        sampled = sum(self.n_permutations * max(f.n_features - 1, 0) + 2 for f in features
+                      if not self.enumerates(f.n_features))
+        held = max(exact, default=0) * 8 * n_outputs
+        if sum(exact) > sampled:
+            return Cost("ShapleySampling", "max_exact", self.max_exact, sum(exact) + sampled,
+                        row_bytes + d_max + 4 * n_outputs, batch_size, held_bytes=held,
+                        held="the scores of every coalition of an exact example",
+                        fix="keep it below 2**n_features, so that such examples are "
+                            "sampled (n_permutations) instead.")
+        return Cost("ShapleySampling", "n_permutations", self.n_permutations,
+                    sum(exact) + sampled, row_bytes + d_max + 4 * n_outputs, batch_size,
+                    held_bytes=held, held="the scores of every coalition of an exact example",
                     fix="extras['stderr'] shrinks as 1/sqrt(n_permutations), so a few hundred "
                         "are usually enough; or explain fewer examples or coarser features.")
 
@@ -168,22 +211,59 @@ class ShapleySampling(Method):
                    rng: torch.Generator) -> AttributionOutput:
         game = self._game(adapter)
         if game is not None:
-            return game._attribute(adapter, batch, features, target, batch_size=batch_size,
-                                   rng=rng)
+            out = game._attribute(adapter, batch, features, target, batch_size=batch_size,
+                                  rng=rng)
+            extras = {**out.extras, "exact": torch.tensor([bool(out.extras["exact"])])}
+            return dataclasses.replace(out, extras=extras)
         gens = example_generators(rng, len(features))
-        chains = [_Chain(Draws(f.n_features, self.n_permutations, self.antithetic, g),
-                         target.indices[i]) for i, (f, g) in enumerate(zip(features, gens,
-                                                                              strict=True))]
+        chains: list[_Chain | _Exact] = [
+            _Exact(f.n_features, target.indices[i]) if self.enumerates(f.n_features) else
+            _Chain(Draws(f.n_features, self.n_permutations, self.antithetic, g), target.indices[i])
+            for i, (f, g) in enumerate(zip(features, gens, strict=True))]
         pieces = row_pieces([c.n_rows for c in chains],
                             lambda i, start, stop: chains[i].masks(start, stop), batch_size)
         n_calls = stream_scores(adapter, features, pieces, lambda i, s: chains[i].take(s),
                                 batch_size=batch_size)
         results = [c.result() for c in chains]
         extras = {"stderr": pad_stack([r[1] for r in results]),
+                  "exact": torch.tensor([c.exact for c in chains], dtype=torch.bool),
                   "n_model_calls": torch.tensor(n_calls),
                   "n_rows": torch.tensor(sum(c.n_rows for c in chains))}
         return AttributionOutput([r[0] for r in results],
                                  base_values=torch.stack([r[2] for r in results]), extras=extras)
+
+
+class _Exact:
+    """One example's exact game, streamed: the keep-masks of all 2**d coalitions out in the
+    order of :func:`~xai.methods._coalitions._all_coalitions`, scores in, and solved (the shared
+    enumeration of :func:`~xai.methods._coalitions.exact_shapley`) once all are in."""
+
+    exact = True
+
+    def __init__(self, d: int, outputs: torch.Tensor) -> None:
+        self.d, self.outputs = d, outputs
+        self.n_rows = 2**d
+        self.buffer: list[torch.Tensor] = []
+        self.solved: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def masks(self, start: int, stop: int) -> torch.Tensor:
+        """Keep-mask rows ``start:stop``."""
+        return _all_coalitions(self.d, start, stop)
+
+    def take(self, scores: torch.Tensor) -> None:
+        """Newly scored rows (in row order); solve when the last is in."""
+        self.buffer.append(scores[:, self.outputs])
+        if sum(b.shape[0] for b in self.buffer) < self.n_rows:
+            return
+        v = torch.cat(self.buffer)
+        self.buffer = []
+        res = _exact_from_values(v.double(), self.d)
+        self.solved = (res.values.T.to(v.dtype), res.stderr.T.to(v.dtype), v[0])
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Values and stderr (0) (n_out, d), and f(baseline) (n_out,)."""
+        assert self.solved is not None
+        return self.solved
 
 
 class _Chain:
@@ -193,6 +273,8 @@ class _Chain:
     (k = 1..d-1). Scored rows are credited as soon as whole permutations (antithetic pairs) are
     in, and folded into running moments, so memory does not grow with ``n_permutations``.
     """
+
+    exact = False
 
     def __init__(self, draws: Draws, outputs: torch.Tensor) -> None:
         self.draws, self.outputs = draws, outputs

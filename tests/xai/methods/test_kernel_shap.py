@@ -121,7 +121,7 @@ def test_linear_model_gives_w_times_x_minus_baseline_even_when_sampled():
     x = torch.randn(3, 8, generator=gen)
     b0 = torch.randn(8, generator=gen)
     exp = xai.explain(model, x, method="kernel_shap", baseline=b0, target="all", n_samples=40,
-                      random_state=0)
+                      max_exact=0, random_state=0)  # max_exact=0: d=8 would be enumerated
     expected = (w.T.unsqueeze(0) * (x - b0).unsqueeze(1))  # (3, 2, 8)
     torch.testing.assert_close(exp.values, expected, rtol=0, atol=1e-5)
     assert exp.extras["n_samples"].tolist() == [40, 40, 40]
@@ -129,7 +129,8 @@ def test_linear_model_gives_w_times_x_minus_baseline_even_when_sampled():
 
 def test_efficiency_and_base_values_on_mlp(mlp3):
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
-    exp = xai.explain(mlp3, x, method="kernel_shap", target="all", n_samples=20, random_state=0)
+    exp = xai.explain(mlp3, x, method="kernel_shap", target="all", n_samples=20, max_exact=0,
+                      random_state=0)
     with torch.no_grad():
         base = mlp3(torch.zeros(1, 6)).expand(4, 3)
     torch.testing.assert_close(exp.base_values, base, rtol=0, atol=1e-6)
@@ -159,15 +160,16 @@ def test_text_values_are_exact_shapley_values(tiny_bert):
 def test_same_seed_same_values_other_seed_other_values(mlp3):
     x = torch.randn(2, 6, generator=torch.Generator().manual_seed(2))
     run = lambda s: xai.explain(mlp3, x, method="kernel_shap", target=0, n_samples=20,  # noqa: E731
-                                random_state=s).values
+                                max_exact=0, random_state=s).values
     torch.testing.assert_close(run(5), run(5), rtol=0, atol=0)
     assert not torch.allclose(run(5), run(6), rtol=0, atol=1e-4)
 
 
 def test_row_result_does_not_depend_on_its_batch(mlp3):
     x = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
-    batch = xai.explain(mlp3, x, method="kernel_shap", target=0, n_samples=20, random_state=1)
-    alone = xai.explain(mlp3, x[2:], method="kernel_shap", target=0, n_samples=20,
+    batch = xai.explain(mlp3, x, method="kernel_shap", target=0, n_samples=20, max_exact=0,
+                        random_state=1)
+    alone = xai.explain(mlp3, x[2:], method="kernel_shap", target=0, n_samples=20, max_exact=0,
                         random_state=1)
     torch.testing.assert_close(batch.values[2:], alone.values, rtol=0, atol=0)
 
@@ -190,7 +192,7 @@ def _assert_same_state(a, b):
 def test_global_numpy_rng_is_restored(mlp3):
     before = _seeded_global_state(1234)
     xai.explain(mlp3, torch.ones(2, 6), method="kernel_shap", target=0, n_samples=20,
-                random_state=0)
+                max_exact=0, random_state=0)
     _assert_same_state(_global_state(), before)
 
 
@@ -203,12 +205,13 @@ def test_global_numpy_rng_is_restored_when_the_model_fails():
 
     before = _seeded_global_state(99)
     with pytest.raises(RuntimeError, match="model broke"):
-        xai.explain(fn, np.ones((1, 6)), method="kernel_shap", n_samples=20, random_state=0)
+        xai.explain(fn, np.ones((1, 6)), method="kernel_shap", n_samples=20, max_exact=0,
+                    random_state=0)
     _assert_same_state(_global_state(), before)
 
 
 def test_n_samples_auto_is_shaps_rule():
-    # 2*d + 2048, capped at 2**d - 2: 2072 for d=12, 30 for d=5.
+    # 2*d + 2048, capped at 2**d - 2: 2072 for d=12, 30 for d=5 (also max_exact's 2**5 - 2).
     fn = lambda a: a.sum(1)  # noqa: E731
     exp12 = xai.explain(fn, np.ones((1, 12)), method="kernel_shap", random_state=0)
     exp5 = xai.explain(fn, np.ones((1, 5)), method="kernel_shap", random_state=0)
@@ -224,7 +227,8 @@ def test_logit_link_rejects_scores_outside_unit_interval(mlp3):
 
 @pytest.mark.parametrize(("param", "value"), [
     ("n_samples", 0), ("n_samples", "many"), ("link", "probit"), ("l1_reg", True),
-    ("l1_reg", "num_features(0)"), ("l1_reg", -0.1), ("granularity", "char"),
+    ("l1_reg", "num_features(0)"), ("l1_reg", -0.1), ("granularity", "char"), ("max_exact", -1),
+    ("max_exact", 2.5),
 ])
 def test_invalid_parameters_name_the_parameter(param, value):
     with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of KernelShap") as err:

@@ -270,13 +270,28 @@ def test_a_prompt_of_one_player_gets_the_whole_gain(lm):
     torch.testing.assert_close(exp.values[0, :, 0].double(), full - empty, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("granularity", ["document", "word"])  # exact (2^4), sampled (2^12)
-def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(lm, granularity):
+@pytest.mark.parametrize(("granularity", "max_exact"), [
+    ("document", None),  # exact (2^4 <= 1024, the default)
+    ("word", None),  # sampled (2^12 > 1024)
+    ("document", 8),  # sampled: ShapleySampling passes its max_exact on (2^4 > 8)
+    ("word", 4096),  # exact (2^12 <= 4096)
+])
+def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(
+        lm, granularity, max_exact):
     kw = {"granularity": granularity, "target": " to the park", "n_permutations": 4,
           "random_state": 5}
+    if max_exact is not None:
+        kw["max_exact"] = max_exact
     via = xai.explain(lm, PROMPT, method="shapley_sampling", **kw)
     own = xai.explain(lm, PROMPT, method="textgenshap", value="log_prob", **kw)
-    assert via.extras["exact"] is (granularity == "document")
+    exact = 2 ** (4 if granularity == "document" else 12) <= (max_exact or 1024)
+    # one prompt: textgenshap's plain bool, as shapley_sampling's per-example bool tensor
+    assert own.extras["exact"] is exact
+    assert via.extras["exact"].dtype == torch.bool
+    assert via.extras["exact"].tolist() == [exact]
+    if exact:
+        assert int(own.extras["n_coalitions"]) == 2 ** (4 if granularity == "document" else 12)
+        assert bool((via.extras["stderr"] == 0).all())
     for field in ("values", "predictions", "base_values"):
         torch.testing.assert_close(getattr(via, field), getattr(own, field), rtol=0, atol=0)
     torch.testing.assert_close(via.extras["stderr"], own.extras["stderr"], rtol=0, atol=0,
@@ -285,7 +300,24 @@ def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(l
     assert via.target.names == own.target.names
     assert (via.method, own.method) == ("shapley_sampling", "textgenshap")
     assert dict(via.params) == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
-                                "granularity": granularity, "feature_groups": None}
+                                "granularity": granularity, "feature_groups": None,
+                                "max_exact": 1024 if max_exact is None else max_exact}
+
+
+def test_shapley_sampling_warns_that_feature_groups_do_not_apply_to_a_language_model(lm):
+    kw = {"granularity": "document", "target": " to the park", "random_state": 0}
+    with pytest.warns(xai.IgnoredParameterWarning, match=re.escape(
+            "ShapleySampling's 'feature_groups' has no effect on this generation model: the "
+            "players of a language model are units of the prompt, chosen by 'granularity'. "
+            "Leave it at its default.")):
+        grouped = xai.explain(lm, PROMPT, method="shapley_sampling",
+                              feature_groups=[0, 0, 1, 1], **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xai.IgnoredParameterWarning)
+        plain = xai.explain(lm, PROMPT, method="shapley_sampling", **kw)
+    # ignored indeed: one value per document, the same values
+    assert grouped.feature_names == plain.feature_names
+    torch.testing.assert_close(grouped.values, plain.values, rtol=0, atol=0)
 
 
 def test_shapley_sampling_refuses_token_players_on_a_language_model(lm):
