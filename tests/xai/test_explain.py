@@ -37,7 +37,8 @@ def test_explain_equals_configured_instance(mlp3):
     torch.testing.assert_close(a.values, b.values, rtol=0, atol=0)
     # only the fields that apply to every model (the language-model ones are textgenshap's)
     assert a.params == b.params == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
-                                    "granularity": "auto", "feature_groups": None}
+                                    "granularity": "auto", "feature_groups": None,
+                                    "max_exact": 1024}
 
 
 def test_target_forms_agree(tiny_bert):

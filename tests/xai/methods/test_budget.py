@@ -53,7 +53,8 @@ def test_huge_n_permutations_is_refused_before_any_model_row():
            "n_permutations; extras['stderr'] shrinks as 1/sqrt(n_permutations), so a few hundred "
            "are usually enough; or explain fewer examples or coarser features.")
     with _raises(msg) as err:
-        xai.explain(adapter, X3.numpy(), method="shapley_sampling", n_permutations=10**12)
+        xai.explain(adapter, X3.numpy(), method="shapley_sampling", n_permutations=10**12,
+                    max_exact=0)
     assert (err.value.parameter, err.value.value) == ("n_permutations", 10**12)
     assert adapter._model.rows == [3]  # only the prediction at the inputs
 
@@ -146,7 +147,7 @@ def test_a_batch_size_whose_chunk_cannot_fit_is_named(memory):
            "memory available. Use a batch_size of at most 294,117, or 'auto'.")
     with _raises(msg) as err:
         xai.explain(models.mlp(), X3[:1], method="shapley_sampling", target=0,
-                    n_permutations=10**5, batch_size=10**9)
+                    n_permutations=10**5, batch_size=10**9, max_exact=0)
     assert err.value.parameter == "batch_size"
 
 
@@ -179,7 +180,7 @@ def test_shapley_sampling_streams_masks_and_calls_in_batch_size_rows(monkeypatch
     f = Recorder()
     x = X3[:2].numpy()
     exp = xai.explain(xai.CallableAdapter(f, n_features=6), x, method="shapley_sampling",
-                      n_permutations=3000, batch_size=50, random_state=0)
+                      n_permutations=3000, batch_size=50, random_state=0, max_exact=0)
     rows = 2 * (3000 * 5 + 2)
     assert max(f.rows[1:]) == 50  # the first call is the prediction at the inputs
     assert max(masks) == 50
@@ -190,7 +191,7 @@ def test_shapley_sampling_streams_masks_and_calls_in_batch_size_rows(monkeypatch
     # the same draws scored all at once give the same values
     once = xai.explain(xai.CallableAdapter(Recorder(), n_features=6), x,
                        method="shapley_sampling", n_permutations=3000, batch_size=10**6,
-                       random_state=0)
+                       random_state=0, max_exact=0)
     torch.testing.assert_close(exp.values, once.values, rtol=0, atol=1e-6)
     torch.testing.assert_close(exp.extras["stderr"], once.extras["stderr"], rtol=1e-5, atol=1e-7)
 
@@ -198,7 +199,8 @@ def test_shapley_sampling_streams_masks_and_calls_in_batch_size_rows(monkeypatch
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_shapley_sampling_with_tiny_batches_gives_the_same_values(batch_size):
     model = models.mlp()
-    kw = {"method": "shapley_sampling", "target": "all", "n_permutations": 6, "random_state": 3}
+    kw = {"method": "shapley_sampling", "target": "all", "n_permutations": 6, "random_state": 3,
+          "max_exact": 0}
     small = xai.explain(model, X3, batch_size=batch_size, **kw)
     whole = xai.explain(model, X3, batch_size=10**6, **kw)
     torch.testing.assert_close(small.values, whole.values, rtol=0, atol=1e-6)
