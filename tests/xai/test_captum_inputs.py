@@ -324,13 +324,17 @@ def test_smoothing_refuses_what_it_cannot_noise():
 
 
 @pytest.mark.slow
-def test_kernel_shap_on_multi_input_models_is_captums_exact_shapley():
+def test_exact_shapley_on_multi_input_models_is_captums_shapley_values():
     # with n_samples >= 2**d - 2 shap enumerates every coalition: exact Shapley values
     model = BasicModel_MultiLayer_MultiInput()
     ref = ShapleyValues(model).attribute((X1, X2), additional_forward_args=(X3, 1), target=0)
     ks = xai.explain(model, (X1, X2), method="kernel_shap", target=0, forward_args=(X3, 1),
                      random_state=0)
     torch.testing.assert_close(ks.values[:, 0], _cat(ref), rtol=1e-4, atol=1e-2)
+    sv = xai.explain(model, (X1, X2), method="shapley_sampling", target=0,
+                     forward_args=(X3, 1))  # 2^6 coalitions <= max_exact: enumerated
+    assert bool(sv.extras["exact"].all())
+    torch.testing.assert_close(sv.values[:, 0], _cat(ref), rtol=1e-4, atol=1e-2)
     conv = BasicModel_ConvNet_One_Conv()
     x = torch.arange(32.0).reshape(2, 1, 4, 4)
     x2 = torch.ones(2, 1, 4, 4)
@@ -339,5 +343,7 @@ def test_kernel_shap_on_multi_input_models_is_captums_exact_shapley():
     ref = ShapleyValues(conv).attribute((x, x2), target=1, feature_mask=masks)
     ks = xai.explain(conv, (x, x2), method="kernel_shap", target=1, feature_groups=masks,
                      random_state=0)
+    sv = xai.explain(conv, (x, x2), method="shapley_sampling", target=1, feature_groups=masks)
     for k in range(2):
         torch.testing.assert_close(ks.values_for(k)[:, 0], ref[k], rtol=1e-4, atol=1e-2)
+        torch.testing.assert_close(sv.values_for(k)[:, 0], ref[k], rtol=1e-4, atol=1e-2)

@@ -118,7 +118,7 @@ def test_missing_required_method_field(mlp3):
 def test_method_instance_plus_keyword_arguments(mlp3):
     msg = ("Pass parameters either in the Method instance or as keyword arguments, not both. "
            "Got Occlusion(baseline='auto', feature_groups=None, window=1, stride=1, "
-           "granularity='auto') and the keyword arguments window: put them in the instance (dataclasses.replace(method, ...)) "
+           "granularity='auto', clip=False) and the keyword arguments window: put them in the instance (dataclasses.replace(method, ...)) "
            "or pass method='occlusion' with keyword arguments.")
     with _raises(TypeError, msg):
         xai.explain(mlp3, X2, method=xai.Occlusion(), window=2, target=0)
