@@ -349,7 +349,7 @@ def _output(method: Any, game: GenerationGame, final: list[Any], entries: list[A
     text = game.prompt.text
     extras: dict[str, Any] = {
         "stderr": res.stderr.T.unsqueeze(0).float(),
-        "exact": res.exact,
+        "exact": torch.tensor([bool(res.exact)]),  # per example, as shapley_sampling's
         "n_coalitions": torch.tensor(res.n_evaluations),
         "n_model_calls": torch.tensor(game.runner.n_model_calls),
         "n_token_positions": torch.tensor(game.runner.n_token_positions),

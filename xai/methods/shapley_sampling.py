@@ -213,7 +213,7 @@ class ShapleySampling(Method):
         if game is not None:
             out = game._attribute(adapter, batch, features, target, batch_size=batch_size,
                                   rng=rng)
-            extras = {**out.extras, "exact": torch.tensor([bool(out.extras["exact"])])}
+            extras = {**out.extras, "exact": out.extras["exact"].to(torch.bool)}
             return dataclasses.replace(out, extras=extras)
         gens = example_generators(rng, len(features))
         chains: list[_Chain | _Exact] = [

@@ -119,7 +119,8 @@ class TextGenSHAP(Method):
     None, "generated" or "all". Coalitions are batched, the KV cache of their common token
     prefix is computed once per batch, and for ``value="answer"`` the most frequent answer is
     verified in one teacher-forced pass before any decoding (TextGenSHAP's speculative step).
-    ``extras``: "stderr", "exact", "n_coalitions", "n_model_calls", "n_decoded",
+    ``extras``: "stderr", "exact" (a bool tensor of one row, as in shapley_sampling and
+    kernel_shap), "n_coalitions", "n_model_calls", "n_decoded",
     "n_speculative_accepted", "levels" (every unit of every hierarchical level), "spans",
     "sequence_values" (log_prob: values summed over target tokens), "target_ids",
     "answer_counts". ``shapley_sampling`` on a language model plays this method's
