@@ -103,8 +103,10 @@ class Occlusion(Method):
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
         full = target.explained_scores()
-        runs = [_Windows(self._starts(f.n_features), min(self.window, f.n_features),
-                         f.n_features, target.indices[i], full[i])
+        layouts: dict[int, _Layout] = {}  # one per number of features, shared by the examples
+        for d in {f.n_features for f in features}:
+            layouts[d] = _Layout(self._starts(d), min(self.window, d), d)
+        runs = [_Windows(layouts[f.n_features], target.indices[i], full[i])
                 for i, f in enumerate(features)]
         pieces = row_pieces([r.n_rows for r in runs],
                             lambda i, start, stop: runs[i].masks(start, stop), batch_size)
@@ -133,27 +135,46 @@ class Occlusion(Method):
         return starts
 
 
-class _Windows:
-    """One example's windows, streamed: keep-masks out (one per window, then all-removed), and
-    the drops folded into per-feature sums as their scores come in."""
+#: Windows x features below which one example's window layout is built once and shared by
+#: every example of that width (larger layouts are sliced as the calls reach them).
+_SHARED_CELLS = 1 << 22
 
-    def __init__(self, starts: list[int], width: int, d: int, outputs: torch.Tensor,
-                 full: torch.Tensor) -> None:
+
+class _Layout:
+    """The windows of examples with ``d`` features: which features each window removes."""
+
+    def __init__(self, starts: list[int], width: int, d: int) -> None:
         self.starts, self.width, self.d = torch.tensor(starts, dtype=torch.long), width, d
-        self.outputs, self.full = outputs, full
         self.n_rows = len(starts) + 1
-        self.total = torch.zeros(d, len(outputs))
-        self.done = 0  # rows taken
-        self.base = full.new_zeros(len(outputs))
+        ends = (self.starts + width).clamp_max(d)  # a clipped last window stops at d
+        count = torch.zeros(d + 1).index_add_(0, self.starts, torch.ones(len(starts)))
+        count = count.index_add_(0, ends, -torch.ones(len(starts)))
+        self.count = count.cumsum(0)[:-1].clamp_min(1)  # a gap (stride > window) stays 0
+        self.whole = self._slice(0, len(starts)) if len(starts) * d <= _SHARED_CELLS else None
 
-    def _cover(self, start: int, stop: int) -> torch.Tensor:
-        """(rows, d) bool: the features each window of rows ``start:stop`` removes."""
+    def _slice(self, start: int, stop: int) -> torch.Tensor:
         first = self.starts[start:stop].unsqueeze(1)
         at = torch.arange(self.d).unsqueeze(0)
         return (at >= first) & (at < first + self.width)
 
+    def cover(self, start: int, stop: int) -> torch.Tensor:
+        """(rows, d) bool: the features each window of rows ``start:stop`` removes."""
+        return self.whole[start:stop] if self.whole is not None else self._slice(start, stop)
+
+
+class _Windows:
+    """One example's windows, streamed: keep-masks out (one per window, then all-removed), and
+    the drops folded into per-feature sums as their scores come in."""
+
+    def __init__(self, layout: _Layout, outputs: torch.Tensor, full: torch.Tensor) -> None:
+        self.layout, self.d, self.n_rows = layout, layout.d, layout.n_rows
+        self.outputs, self.full = outputs, full
+        self.total = torch.zeros(layout.d, len(outputs))
+        self.done = 0  # rows taken
+        self.base = full.new_zeros(len(outputs))
+
     def masks(self, start: int, stop: int) -> torch.Tensor:
-        keep = ~self._cover(start, stop)
+        keep = ~self.layout.cover(start, stop)
         if stop == self.n_rows:  # the all-removed row, for base_values
             keep = torch.cat([keep, torch.zeros(1, self.d, dtype=torch.bool)])
         return keep
@@ -165,13 +186,9 @@ class _Windows:
         if stop == self.n_rows:
             self.base, s = s[-1], s[:-1]
         drop = self.full - s  # (windows, n_outputs)
-        self.total += self._cover(start, start + s.shape[0]).T.float() @ drop
+        self.total += self.layout.cover(start, start + s.shape[0]).T.float() @ drop
 
     def values(self) -> torch.Tensor:
         """Mean drop over the windows covering each feature, (n_outputs, d); 0 for a feature no
         window covers (captum divides by its zero count there)."""
-        ends = (self.starts + self.width).clamp_max(self.d)  # a clipped last window stops at d
-        count = torch.zeros(self.d + 1).index_add_(0, self.starts, torch.ones(len(self.starts)))
-        count = count.index_add_(0, ends, -torch.ones(len(self.starts)))
-        count = count.cumsum(0)[:-1]
-        return (self.total / count.clamp_min(1).unsqueeze(1)).T
+        return (self.total / self.layout.count.unsqueeze(1)).T
