@@ -120,10 +120,16 @@ def _all_coalitions(n_players: int, start: int = 0, stop: int | None = None) -> 
     return ((idx.unsqueeze(1) >> torch.arange(n_players)) & 1).bool()
 
 
+def fits_exact(n_players: int, max_exact: int) -> bool:
+    """Whether all ``2**n_players`` coalitions fit in ``max_exact`` (without computing the
+    power, which is huge for long texts)."""
+    return n_players < max_exact.bit_length()
+
+
 def _check_exact(n_players: int, max_exact: int, owner: str) -> None:
     check_param(owner, "n_players", n_players, _NONNEG_INT)
     check_param(owner, "max_exact", max_exact, _NONNEG_INT)
-    if 2**n_players > max_exact:
+    if not fits_exact(n_players, max_exact):
         msg = (f"The 'max_exact' parameter of {owner} must be at least 2**n_players = "
                f"{2**n_players} to enumerate every coalition of {n_players} players. Got "
                f"{max_exact} instead. Raise max_exact, or use permutation sampling "
@@ -378,7 +384,7 @@ def shapley_shubik(generate: Callable[[torch.Tensor], Sequence[str]], n_players:
     """
     answers, game = answer_game(generate, normalize=normalize)
     check_param("shapley_shubik", "n_players", n_players, _NONNEG_INT)
-    if 2**n_players <= max_exact:
+    if fits_exact(n_players, max_exact):
         res = _exact(game, n_players, max_exact=max_exact, batch_size=batch_size,
                      owner="shapley_shubik")
     else:

@@ -31,7 +31,7 @@ from ..exceptions import InvalidInputError, InvalidParameterError, InvalidTarget
 from ..explanation import ResolvedTarget
 from ..features.segments import Prompt, SpanFeatures, as_prompt, split_span
 from ._base import AttributionOutput
-from ._coalitions import AnswerGame, GameResult, _exact, _permutation, hierarchical
+from ._coalitions import AnswerGame, GameResult, _exact, _permutation, fits_exact, hierarchical
 
 __all__ = ["GameTarget", "GenerationGame", "PromptBatch", "attribute_game", "prepare_prompt",
            "prompt_features", "resolve_game_target"]
@@ -198,7 +198,7 @@ def solve(value: Callable[[torch.Tensor], torch.Tensor], n_players: int, *, max_
           batch_size: int) -> GameResult:
     """Exact Shapley values when 2^D <= max_exact, else permutation sampling (``batch_size``
     coalitions per value call, so memory does not grow with n_permutations)."""
-    if 2**n_players <= max_exact:
+    if fits_exact(n_players, max_exact):
         return _exact(value, n_players, max_exact=max_exact, batch_size=None,
                       owner="TextGenSHAP")
     return _permutation(value, n_players, n_permutations=n_permutations, antithetic=antithetic,

@@ -20,6 +20,7 @@ from ..features._base import FeatureSpace
 from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method
 from ._budget import Cost
+from ._coalitions import fits_exact
 from ._perturb import score_masks
 
 __all__ = ["KernelShap"]
@@ -139,14 +140,14 @@ class KernelShap(Method):
     def enumerates(self, n_features: int) -> bool:
         """Whether every coalition of an example with ``n_features`` features is evaluated
         (``2**n_features <= max_exact``, or ``n_samples`` reaches shap's ``2**d - 2`` cap)."""
-        if n_features <= 1 or n_features < self.max_exact.bit_length():
+        if n_features <= 1 or fits_exact(n_features, self.max_exact):
             return True
         return n_features <= 30 and self.samples(n_features) == 2**n_features - 2
 
     def samples(self, n_features: int) -> int:
         """Coalitions shap evaluates for ``n_features``: all ``2**d - 2`` when
         ``2**d <= max_exact``, else its "auto" rule and ``2**d - 2`` cap."""
-        if n_features < self.max_exact.bit_length():
+        if fits_exact(n_features, self.max_exact):
             return max(int(2**n_features) - 2, 0)
         n = 2 * n_features + 2048 if self.n_samples == "auto" else int(self.n_samples)
         return max(min(n, 2**n_features - 2 if n_features <= 30 else 2**30), 0)
@@ -159,17 +160,16 @@ class KernelShap(Method):
         held = max((k * max(f.n_features, 1) * 40 for k, f in zip(n, features, strict=True)),
                    default=0)
         by_exact = sum(k for k, f in zip(n, features, strict=True)
-                       if f.n_features < self.max_exact.bit_length())
-        if by_exact > sum(n) - by_exact:  # the rows are mostly max_exact's
-            return Cost("KernelShap", "max_exact", self.max_exact, sum(n) + 2 * len(features),
-                        row_bytes + 8 * n_outputs, batch_size, held_bytes=held,
-                        held="shap's coalition matrices",
-                        fix="keep it below 2**n_features, so that such examples are "
-                            "sampled (n_samples) instead.")
-        return Cost("KernelShap", "n_samples", self.n_samples, sum(n) + 2 * len(features),
+                       if fits_exact(f.n_features, self.max_exact))
+        # name the parameter that set most of the rows
+        param, value, fix = (("max_exact", self.max_exact, "keep it below 2**n_features, so "
+                              "that such examples are sampled (n_samples) instead.")
+                             if by_exact > sum(n) - by_exact else
+                             ("n_samples", self.n_samples,
+                              "shap's 'auto' (2 * n_features + 2048) is usually enough."))
+        return Cost("KernelShap", param, value, sum(n) + 2 * len(features),
                     row_bytes + 8 * n_outputs, batch_size, held_bytes=held,
-                    held="shap's coalition matrices",
-                    fix="shap's 'auto' (2 * n_features + 2048) is usually enough.")
+                    held="shap's coalition matrices", fix=fix)
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
@@ -208,7 +208,7 @@ class KernelShap(Method):
         if d == 0:
             return torch.zeros(n_out, 0), torch.from_numpy(_link(self.link, game.ends[0]))
         explainer = shap.KernelExplainer(game, np.zeros((1, d)), link=self.link)
-        nsamples = self.samples(d) if d < self.max_exact.bit_length() else self.n_samples
+        nsamples = self.samples(d) if fits_exact(d, self.max_exact) else self.n_samples
         phi = explainer.shap_values(np.ones((1, d)), nsamples=nsamples,
                                     l1_reg=self.l1_reg, silent=True)  # (1, d, n_out)
         expected = np.asarray(explainer.expected_value, dtype=np.float64).reshape(n_out)

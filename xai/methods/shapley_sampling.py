@@ -20,7 +20,7 @@ from ..features._base import FeatureSpace
 from ..features.groups import FEATURE_GROUPS
 from ._base import AttributionOutput, Method, example_generators, pad_stack
 from ._budget import Cost, Moments
-from ._coalitions import _all_coalitions, _exact_from_values
+from ._coalitions import _all_coalitions, _exact_from_values, fits_exact
 from ._permutations import Draws, chain_credits, check_pairs, ranks
 from ._perturb import row_pieces, stream_scores
 from .textgenshap import Levels, TextGenSHAP
@@ -135,7 +135,7 @@ class ShapleySampling(Method):
     def enumerates(self, n_features: int) -> bool:
         """Whether an example with ``n_features`` features is enumerated exactly
         (``2**n_features <= max_exact``)."""
-        return n_features < self.max_exact.bit_length()
+        return fits_exact(n_features, self.max_exact)
 
     # -- language models: the log_prob game of TextGenSHAP -----------------------------------
     def _game(self, adapter: ModelAdapter) -> TextGenSHAP | None:
@@ -194,27 +194,25 @@ class ShapleySampling(Method):
         sampled = sum(self.n_permutations * max(f.n_features - 1, 0) + 2 for f in features
                       if not self.enumerates(f.n_features))
         held = max(exact, default=0) * 8 * n_outputs
-        if sum(exact) > sampled:
-            return Cost("ShapleySampling", "max_exact", self.max_exact, sum(exact) + sampled,
-                        row_bytes + d_max + 4 * n_outputs, batch_size, held_bytes=held,
-                        held="the scores of every coalition of an exact example",
-                        fix="keep it below 2**n_features, so that such examples are "
-                            "sampled (n_permutations) instead.")
-        return Cost("ShapleySampling", "n_permutations", self.n_permutations,
-                    sum(exact) + sampled, row_bytes + d_max + 4 * n_outputs, batch_size,
-                    held_bytes=held, held="the scores of every coalition of an exact example",
-                    fix="extras['stderr'] shrinks as 1/sqrt(n_permutations), so a few hundred "
-                        "are usually enough; or explain fewer examples or coarser features.")
+        # name the parameter that set most of the rows
+        param, value, fix = (("max_exact", self.max_exact, "keep it below 2**n_features, so "
+                              "that such examples are sampled (n_permutations) instead.")
+                             if sum(exact) > sampled else
+                             ("n_permutations", self.n_permutations,
+                              "extras['stderr'] shrinks as 1/sqrt(n_permutations), so a few "
+                              "hundred are usually enough; or explain fewer examples or "
+                              "coarser features."))
+        return Cost("ShapleySampling", param, value, sum(exact) + sampled,
+                    row_bytes + d_max + 4 * n_outputs, batch_size, held_bytes=held,
+                    held="the scores of every coalition of an exact example", fix=fix)
 
     def _attribute(self, adapter: ModelAdapter, batch: Batch, features: tuple[FeatureSpace, ...],
                    target: ResolvedTarget, *, batch_size: int,
                    rng: torch.Generator) -> AttributionOutput:
         game = self._game(adapter)
         if game is not None:
-            out = game._attribute(adapter, batch, features, target, batch_size=batch_size,
-                                  rng=rng)
-            extras = {**out.extras, "exact": out.extras["exact"].to(torch.bool)}
-            return dataclasses.replace(out, extras=extras)
+            return game._attribute(adapter, batch, features, target, batch_size=batch_size,
+                                   rng=rng)
         gens = example_generators(rng, len(features))
         chains: list[_Chain | _Exact] = [
             _Exact(f.n_features, target.indices[i]) if self.enumerates(f.n_features) else
@@ -243,6 +241,7 @@ class _Exact:
     def __init__(self, d: int, outputs: torch.Tensor) -> None:
         self.d, self.outputs = d, outputs
         self.n_rows = 2**d
+        self.n_taken = 0
         self.buffer: list[torch.Tensor] = []
         self.solved: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
@@ -253,7 +252,8 @@ class _Exact:
     def take(self, scores: torch.Tensor) -> None:
         """Newly scored rows (in row order); solve when the last is in."""
         self.buffer.append(scores[:, self.outputs])
-        if sum(b.shape[0] for b in self.buffer) < self.n_rows:
+        self.n_taken += scores.shape[0]
+        if self.n_taken < self.n_rows:
             return
         v = torch.cat(self.buffer)
         self.buffer = []
