@@ -347,3 +347,17 @@ def test_exact_shapley_on_multi_input_models_is_captums_shapley_values():
     for k in range(2):
         torch.testing.assert_close(ks.values_for(k)[:, 0], ref[k], rtol=1e-4, atol=1e-2)
         torch.testing.assert_close(sv.values_for(k)[:, 0], ref[k], rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize(("groups", "message"), [
+    (torch.tensor([0, 1, 2]), "The 'feature_groups' parameter of Occlusion must be a tuple of 2 "
+                              "int arrays for a model that takes several input tensors"),
+    ((torch.tensor([0, 1, 2]), torch.tensor([0, 1])),
+     "The 'feature_groups' parameter of Occlusion (input 1) has shape (2,), but the inputs are "
+     "2 example(s) of shape (3,). Pass one group id per element: an int array of shape (3,) "
+     "or (1, 3) or (2, 3)."),
+])
+def test_bad_groups_over_several_inputs_name_the_input(groups, message):
+    with pytest.raises(xai.InvalidParameterError, match=re.escape(message)):
+        xai.explain(BasicModel_MultiLayer_MultiInput(), (X1, X2), method="occlusion", target=0,
+                    forward_args=(X3, 1), feature_groups=groups)

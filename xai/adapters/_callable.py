@@ -103,7 +103,7 @@ class CallableAdapter(ModelAdapter):
         return t.numpy().astype(np.float64) if t.is_floating_point() else t.numpy()
 
     def with_forward_args(self, batch: Batch, forward_args: Any) -> Batch:
-        return attach_forward_args(batch, forward_args, owner="explain")
+        return attach_forward_args(batch, forward_args)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

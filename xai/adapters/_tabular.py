@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError, InvalidParameterError
-from ..features.groups import resolve_groups
+from ..features.groups import resolve_groups, resolve_shared_groups
 from ..features.tensor import MultiTensorFeatures, TensorFeatures
 from ._base import Batch
 
@@ -202,7 +202,7 @@ def _prepare_parts(inputs: tuple[Any, ...], *, model_name: str,
     return Batch({("inputs" if k == 0 else f"inputs_{k}"): p for k, p in enumerate(parts)})
 
 
-def attach_forward_args(batch: Batch, forward_args: Any, *, owner: str) -> Batch:
+def attach_forward_args(batch: Batch, forward_args: Any) -> Batch:
     """``batch`` with the model's non-attributed arguments: a tensor or array whose first
     dimension is the number of examples is split row by row with them (as captum's
     ``additional_forward_args``); anything else is passed unchanged to every call."""
@@ -326,11 +326,9 @@ def tabular_features(
     base = _cast_baseline(resolve_tensor_baseline(
         baseline, x.shape[1:], owner=owner, background=background, columns=batch.columns, n=n),
         x, owner)
-    resolved = resolve_groups(groups, n=n, shape=x.shape[1:], columns=batch.columns, owner=owner)
-    if resolved is None:
-        return tuple(TensorFeatures(x[i], base[i % base.shape[0]], names=batch.columns,
-                                    columns=batch.columns, context=batch.context(i))
-                     for i in range(n))
+    resolved: Sequence[tuple[torch.Tensor | None, Sequence[str] | None]] = resolve_groups(
+        groups, n=n, shape=x.shape[1:], columns=batch.columns, owner=owner) or \
+        [(None, batch.columns)] * n
     return tuple(
         TensorFeatures(x[i], base[i % base.shape[0]], feature_mask=ids, names=names,
                        columns=batch.columns, context=batch.context(i))
@@ -367,33 +365,10 @@ def _multi_features(batch: Batch, *, baseline: Any, owner: str,
     resolved = [_cast_baseline(resolve_tensor_baseline(b, x.shape[1:], owner=owner,
                                                        background=None, n=n), x, owner)
                 for b, x in zip(bases, xs, strict=True)]
-    masks = _multi_groups(groups, xs, owner)
+    masks = resolve_shared_groups(groups, n=n, shapes=[x.shape[1:] for x in xs], owner=owner)
     return tuple(
         MultiTensorFeatures([x[i] for x in xs], [b[i % b.shape[0]] for b in resolved],
                             feature_masks=None if masks is None else [m[i % m.shape[0]]
                                                                       for m in masks],
                             context=batch.context(i))
         for i in range(n))
-
-
-def _multi_groups(groups: Any, xs: tuple[torch.Tensor, ...],
-                  owner: str) -> list[torch.Tensor] | None:
-    """One id mask per input (shape of one example, or one per example), ids 0..k-1 over all
-    inputs together (relabelled in id order)."""
-    if groups is None:
-        return None
-    if not isinstance(groups, tuple) or len(groups) != len(xs):
-        msg = (f"The 'feature_groups' parameter of {owner} must be a tuple of {len(xs)} int "
-               "arrays for a model that takes several input tensors (one group id per element "
-               "of each input; equal ids across inputs form one feature).")
-        raise InvalidParameterError(msg, owner=owner, parameter="feature_groups",
-                                    value=type(groups).__name__)
-    n = xs[0].shape[0]
-    for k, (g, x) in enumerate(zip(groups, xs, strict=True)):  # shapes and values, per input
-        resolve_groups(g, n=n, shape=x.shape[1:], columns=None, owner=f"{owner} (input {k})")
-    raw = [torch.as_tensor(np.asarray(g.detach().cpu() if isinstance(g, torch.Tensor) else g)
-                           ).long() for g in groups]
-    ids = torch.cat([r.reshape(-1) for r in raw])
-    unique = torch.unique(ids, sorted=True)
-    return [torch.searchsorted(unique, r.reshape(-1)).reshape(r.shape).expand(
-        (n if r.dim() == x.dim() else 1), *x.shape[1:]) for r, x in zip(raw, xs, strict=True)]

@@ -95,7 +95,7 @@ class TorchModuleAdapter(ModelAdapter):
         return self.forward_tensor(*inputs.attributed(), *inputs.call_args())
 
     def with_forward_args(self, batch: Batch, forward_args: Any) -> Batch:
-        return attach_forward_args(batch, forward_args, owner="explain")
+        return attach_forward_args(batch, forward_args)
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:

@@ -18,7 +18,8 @@ import torch
 from .._validation import NONE_OK, ArrayLike, Constraint, InstanceOf
 from ..exceptions import InvalidParameterError
 
-__all__ = ["FEATURE_GROUPS", "Groups", "group_features", "resolve_groups"]
+__all__ = ["FEATURE_GROUPS", "Groups", "group_features", "resolve_groups",
+           "resolve_shared_groups"]
 
 #: The constraint of every method's ``feature_groups`` field.
 FEATURE_GROUPS: tuple[Constraint, ...] = (
@@ -49,16 +50,46 @@ def resolve_groups(groups: Any, *, n: int, shape: Sequence[int], columns: Sequen
     shape = tuple(int(s) for s in shape)
     if isinstance(groups, Mapping):
         return [_from_mapping(groups, shape, columns, owner)] * n
+    ids = _rows_of_ids(groups, n, shape, owner, dict_ok=len(shape) == 1)
+    if ids.shape[0] == 1:
+        return [_from_ids(ids[0], columns, owner)] * n
+    return [_from_ids(ids[i], columns, owner) for i in range(n)]
+
+
+def resolve_shared_groups(groups: Any, *, n: int, shapes: Sequence[Sequence[int]],
+                          owner: str) -> list[torch.Tensor] | None:
+    """Group ids over several input tensors (captum's tuple ``feature_mask``): one int array per
+    input, accepted in the shapes :func:`resolve_groups` accepts; equal ids in different inputs
+    form one feature. Returns one (1 or n, *shape) id tensor per input, relabelled to 0..k-1
+    in id order over all inputs together (None when ``groups`` is None)."""
+    if groups is None:
+        return None
+    if not isinstance(groups, tuple) or len(groups) != len(shapes):
+        msg = (f"The 'feature_groups' parameter of {owner} must be a tuple of {len(shapes)} int "
+               "arrays for a model that takes several input tensors (one group id per element "
+               "of each input; equal ids across inputs form one feature).")
+        raise _error(msg, owner, type(groups).__name__)
+    raw = [_rows_of_ids(g, n, tuple(int(s) for s in shape), f"{owner} (input {k})",
+                        dict_ok=False)
+           for k, (g, shape) in enumerate(zip(groups, shapes, strict=True))]
+    unique = torch.unique(torch.cat([r.reshape(-1) for r in raw]), sorted=True)
+    return [torch.searchsorted(unique, r.reshape(-1)).reshape(r.shape) for r in raw]
+
+
+def _rows_of_ids(groups: Any, n: int, shape: tuple[int, ...], owner: str, *,
+                 dict_ok: bool) -> torch.Tensor:
+    """The group ids as (1, *shape) (shared by every example) or (n, *shape) (one per
+    example), or the error naming the accepted shapes."""
     ids = _as_ids(groups, owner)
     if tuple(ids.shape) in (shape, (1, *shape)):
-        return [_from_ids(ids.reshape(shape), columns, owner)] * n
+        return ids.reshape(1, *shape)
     if tuple(ids.shape) == (n, *shape):
-        return [_from_ids(ids[i], columns, owner) for i in range(n)]
+        return ids
     accepted = " or ".join(str(s) for s in dict.fromkeys([shape, (1, *shape), (n, *shape)]))
     msg = (f"The 'feature_groups' parameter of {owner} has shape {tuple(ids.shape)}, but the "
            f"inputs are {n} example(s) of shape {shape}. Pass one group id per element: an int "
            f"array of shape {accepted}" + (", or a dict of group name to columns." if
-                                           len(shape) == 1 else "."))
+                                           dict_ok else "."))
     raise _error(msg, owner, tuple(ids.shape))
 
 
