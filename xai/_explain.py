@@ -12,6 +12,7 @@ from ._capabilities import Capability
 from ._registry import METHODS
 from .adapters import as_adapter
 from .adapters._base import ModelAdapter
+from .adapters._torch import TorchModuleAdapter
 from .exceptions import InvalidParameterError
 from .explanation import Explanation
 from .methods._base import Method
@@ -69,6 +70,11 @@ def explain(
         Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``, or
         ``{"feature_names": [...]}`` for a torch module or callable that takes columns in that
         order).
+    explain, index, k_hop, mask_mode, undirected
+        Graph models (PyTorch Geometric): what the features are (``explain="edges"`` or
+        ``"nodes"``) and, for node tasks, which node(s) to explain (``index``); see
+        :class:`xai.adapters.PyGAdapter`. Accepted as keyword arguments whenever the model is a
+        graph model.
     forward_args : object or tuple, optional
         Arguments of a torch module or function that are not explained, passed after the
         inputs: ``model(*inputs, *forward_args)`` (captum's ``additional_forward_args``). A tensor
@@ -90,7 +96,7 @@ def explain(
     >>> exp.values.shape
     torch.Size([2, 1, 3])
     """
-    adapter = as_adapter(model, **(adapter_options or {}))
+    adapter = _adapter_for(model, inputs, adapter_options, method_params)
     if isinstance(method, Method):
         if method_params:
             names = ", ".join(sorted(method_params))
@@ -105,6 +111,20 @@ def explain(
         instance = make_method(name, method_params, adapter)
     return instance.explain(adapter, inputs, target=target, batch_size=batch_size,
                             random_state=random_state, forward_args=forward_args)
+
+
+def _adapter_for(model: Any, inputs: Any, adapter_options: Mapping[str, Any] | None,
+                 method_params: dict[str, Any]) -> ModelAdapter:
+    """The model's adapter; the adapter's per-call options (a graph model's ``explain``,
+    ``index``, ...) are taken out of ``method_params`` and applied to it."""
+    adapter = as_adapter(model, **(adapter_options or {}))
+    if type(adapter) is TorchModuleAdapter and not isinstance(model, ModelAdapter):
+        from .adapters._pyg import PyGAdapter, is_pyg_data
+
+        if is_pyg_data(inputs):  # a GNN without PyG layers, on PyG data
+            adapter = PyGAdapter(model, **(adapter_options or {}))
+    options = {k: method_params.pop(k) for k in adapter.call_options if k in method_params}
+    return adapter.configure(**options) if options else adapter
 
 
 def make_method(name: str, params: Mapping[str, Any],

@@ -22,6 +22,7 @@ __all__ = [
     "HFClassifierAdapter",
     "HFPipelineAdapter",
     "ModelAdapter",
+    "PyGAdapter",
     "SklearnAdapter",
     "TorchModuleAdapter",
     "as_adapter",
@@ -100,6 +101,18 @@ def _hf_model_alone(obj: Any, **options: Any) -> ModelAdapter:
     raise UnsupportedModelError(msg)
 
 
+def _is_pyg_model(obj: Any) -> bool:
+    from ._pyg import is_pyg_model
+
+    return is_pyg_model(obj)
+
+
+def _pyg(obj: Any, **options: Any) -> ModelAdapter:
+    from ._pyg import PyGAdapter
+
+    return _construct(PyGAdapter, obj, **options)
+
+
 def _is_sklearn(obj: Any) -> bool:
     return safe_isinstance(obj, "sklearn", "BaseEstimator") or (
         hasattr(obj, "fit") and hasattr(obj, "get_params") and
@@ -115,6 +128,7 @@ ADAPTER_RULES: tuple[tuple[str, Callable[[Any], bool], Callable[..., ModelAdapte
     ("transformers model alone", lambda o: safe_isinstance(o, "transformers", "PreTrainedModel"),
      _hf_model_alone),
     ("fitted scikit-learn estimator", _is_sklearn, SklearnAdapter),
+    ("torch_geometric GNN (a module with MessagePassing layers)", _is_pyg_model, _pyg),
     ("torch.nn.Module", lambda o: isinstance(o, torch.nn.Module), TorchModuleAdapter),
     ("callable", callable, CallableAdapter),
 )
@@ -154,6 +168,10 @@ def __getattr__(name: str) -> Any:
         from . import _transformers
 
         return getattr(_transformers, name)
+    if name == "PyGAdapter":
+        from . import _pyg
+
+        return _pyg.PyGAdapter
     if name == "HFCausalLMAdapter":
         from . import _causal
 

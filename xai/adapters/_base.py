@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -36,6 +36,10 @@ class Batch:
     static_args : tuple of (int, object)
         Forward arguments without a batch dimension, by position among the forward arguments
         (the others are the ``"args_<position>"`` tensors); passed to every call unchanged.
+    graphs : tuple of GraphRow or None
+        Graph models: the graph each row runs on (``xai.features.GraphRow``: its nodes, edges
+        and which of them the row's ``"inputs"`` switch on and off), aligned with the rows
+        like ``texts``. Rows of different graphs have their ``"inputs"`` right-padded.
 
     Notes
     -----
@@ -47,6 +51,7 @@ class Batch:
     texts: tuple[str, ...] | None = None
     columns: tuple[str, ...] | None = None
     static_args: tuple[tuple[int, Any], ...] = ()
+    graphs: tuple[Any, ...] | None = None
 
     def __len__(self) -> int:
         return int(next(iter(self.tensors.values())).shape[0])
@@ -80,12 +85,13 @@ class Batch:
                      for j in range(self.n_forward_args()))
 
     def context(self, index: int) -> Batch | None:
-        """Row ``index``'s forward arguments (one-row tensors and the static ones); None when
-        the model takes none."""
+        """Row ``index``'s forward arguments (one-row tensors and the static ones) and graph;
+        None when the model takes none."""
         rows = {k: v[index:index + 1] for k, v in self.tensors.items() if k.startswith("args_")}
-        if not rows and not self.static_args:
+        graphs = None if self.graphs is None else (self.graphs[index],)
+        if not rows and not self.static_args and graphs is None:
             return None
-        return Batch(rows, static_args=self.static_args)
+        return Batch(rows, static_args=self.static_args, graphs=graphs)
 
     def with_context(self, context: Batch | None) -> Batch:
         """This batch plus ``context``'s forward arguments, their one row repeated per row."""
@@ -94,7 +100,9 @@ class Batch:
         n = len(self)
         tensors = dict(self.tensors)
         tensors.update({k: v.expand(n, *v.shape[1:]) for k, v in context.tensors.items()})
-        return dataclasses.replace(self, tensors=tensors, static_args=context.static_args)
+        graphs = None if context.graphs is None else context.graphs * n
+        return dataclasses.replace(self, tensors=tensors, static_args=context.static_args,
+                                   graphs=graphs)
 
     def take(self, index: int | slice | Sequence[int] | torch.Tensor) -> Batch:
         """The rows ``index`` as a new Batch (an int keeps the row dimension)."""
@@ -107,11 +115,14 @@ class Batch:
         idx = torch.as_tensor(rows, dtype=torch.long)
         tensors = {k: v.index_select(0, idx) for k, v in self.tensors.items()}
         texts = None if self.texts is None else tuple(self.texts[i] for i in rows)
-        return Batch(tensors, texts=texts, columns=self.columns, static_args=self.static_args)
+        graphs = None if self.graphs is None else tuple(self.graphs[i] for i in rows)
+        return Batch(tensors, texts=texts, columns=self.columns, static_args=self.static_args,
+                     graphs=graphs)
 
     @staticmethod
     def concat(batches: Sequence[Batch], *, pad_values: Mapping[str, int] | None = None) -> Batch:
-        """Stack batches row-wise; text tensors of different lengths are right-padded."""
+        """Stack batches row-wise; text tensors (and graph inputs) of different lengths are
+        right-padded."""
         pad_values = pad_values or {}
         first = batches[0]
         tensors: dict[str, torch.Tensor] = {}
@@ -123,7 +134,10 @@ class Batch:
                 parts = [_pad_right(p, width, pad) for p in parts]
             tensors[key] = torch.cat(parts, dim=0)
         texts = None if first.texts is None else tuple(t for b in batches for t in (b.texts or ()))
-        return Batch(tensors, texts=texts, columns=first.columns, static_args=first.static_args)
+        graphs = (None if first.graphs is None else
+                  tuple(g for b in batches for g in (b.graphs or ())))
+        return Batch(tensors, texts=texts, columns=first.columns, static_args=first.static_args,
+                     graphs=graphs)
 
 
 def _pad_right(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -144,6 +158,9 @@ class ModelAdapter(ABC):
     modality: Modality = "tabular"
     #: What :meth:`predict` returns (see :data:`xai.OutputKind`); recorded on every Explanation.
     output_kind: OutputKind = "scores"
+    #: Adapter options that :func:`xai.explain` also takes as keyword arguments (a graph
+    #: model's ``explain="nodes"``, ``index=``); applied with :meth:`configure`.
+    call_options: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def predict(self, inputs: Batch) -> torch.Tensor:
@@ -173,6 +190,33 @@ class ModelAdapter(ABC):
                "model in a function that takes the inputs and adds them.")
         raise InvalidParameterError(msg, owner="explain", parameter="forward_args",
                                     value=type(forward_args).__name__)
+
+    def configure(self, **options: Any) -> ModelAdapter:
+        """A copy of this adapter with ``options`` (names from :attr:`call_options`) changed."""
+        msg = f"{type(self).__name__} takes no per-call options; got {sorted(options)}."
+        raise InvalidParameterError(msg, owner="explain", parameter=sorted(options)[0])
+
+    def path_forward(self, batch: Batch, n_inputs: int
+                     ) -> tuple[Callable[..., torch.Tensor], tuple[torch.Tensor, ...]]:
+        """The differentiable view of the model that gradient methods (captum) integrate:
+        ``forward(*inputs, *row_args)``, with ``row_args`` the tensors that travel with each
+        row (captum repeats them along the path).
+
+        The default serves adapters with ``forward_tensor``: ``row_args`` are the forward
+        arguments with a row per example, and the static ones are put back in place inside, so
+        captum never tries to repeat them.
+        """
+        static = dict(batch.static_args)
+        positions = range(batch.n_forward_args())
+        row_args = tuple(batch.tensors[f"args_{j}"] for j in positions if j not in static)
+        forward_tensor = getattr(self, "forward_tensor")  # noqa: B009  # GRADIENTS adapters
+
+        def forward(*tensors: Any) -> torch.Tensor:
+            rows = iter(tensors[n_inputs:])
+            args = [static[j] if j in static else next(rows) for j in positions]
+            return forward_tensor(*tensors[:n_inputs], *args)  # type: ignore[no-any-return]
+
+        return forward, row_args
 
     def is_classifier(self) -> bool:
         """Whether ``target=None`` means the predicted class."""

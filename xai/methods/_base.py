@@ -30,7 +30,7 @@ from ._budget import Cost, check_cost, input_row_bytes
 
 __all__ = ["AttributionOutput", "Method", "example_generators"]
 
-DEFAULT_BATCH_SIZE = {"text": 64, "tabular": 8192, "image": 64}  # tabular calls are cheap per row
+DEFAULT_BATCH_SIZE = {"text": 64, "tabular": 8192, "image": 64, "graph": 128}  # tabular calls are cheap per row
 
 
 @dataclasses.dataclass

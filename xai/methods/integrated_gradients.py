@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -73,7 +73,7 @@ class IntegratedGradients(Method):
     """
 
     requires: ClassVar[Capability] = Capability.GRADIENTS
-    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text", "graph"})
     reference: ClassVar[str] = "Sundararajan et al. 2017, arXiv:1703.01365"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "n_steps": [Interval(int, 1, None, closed="left")],
@@ -166,9 +166,9 @@ class IntegratedGradients(Method):
         xs = batch.attributed()
         check_float_inputs(xs, "IntegratedGradients")
         multi = len(xs) > 1
-        bases = tuple(torch.stack([f.bases[k] if multi else f.base for f in features])
+        bases = tuple(_stack_padded([f.bases[k] if multi else f.base for f in features], xs[k])
                       for k in range(len(xs)))
-        forward, row_args = forward_with_args(adapter, batch, len(xs))
+        forward, row_args = adapter.path_forward(batch, len(xs))
         ig = CaptumIG(forward, multiply_by_inputs=self.multiply_by_inputs)
         per_out = []
         for o in range(target.n_outputs):
@@ -182,8 +182,9 @@ class IntegratedGradients(Method):
                   for a, x, b in zip(attr, xs, bases, strict=True)]
         with torch.no_grad():
             base_scores = forward(*bases, *row_args).gather(1, target.indices)
-        values = [features[i].aggregate(tuple(a[i] for a in attr) if multi else attr[0][i])
-                  for i in range(len(batch))]
+        values = [features[i].aggregate(
+            tuple(_unpad(a[i], x.shape) for a, x in zip(attr, features[i].xs, strict=True))
+            if multi else _unpad(attr[0][i], features[i].x.shape)) for i in range(len(batch))]
         return values, base_scores, torch.stack([t.flatten(2).sum(-1) for t in scaled]).sum(0)
 
     def _text_path(self, adapter: Any, batch: Batch, features: tuple[Any, ...],
@@ -231,21 +232,21 @@ def check_float_inputs(xs: Sequence[torch.Tensor], owner: str,
         raise InvalidInputError(msg, parameter="inputs", value=bad[0])
 
 
-def forward_with_args(adapter: Any, batch: Batch, n_inputs: int
-                      ) -> tuple[Callable[..., torch.Tensor], tuple[torch.Tensor, ...]]:
-    """captum's view of the model: ``forward(*inputs, *row_args)``, where ``row_args`` are the
-    forward arguments with a row per example (captum repeats them along the path); the static
-    ones are put back in place inside, so captum never tries to repeat them."""
-    static = dict(batch.static_args)
-    positions = range(batch.n_forward_args())
-    row_args = tuple(batch.tensors[f"args_{j}"] for j in positions if j not in static)
+def _stack_padded(parts: Sequence[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """One baseline per example stacked like the batch's input ``like``; examples smaller than
+    the batch's widest (graphs with fewer edges) are zero-padded, as their inputs are."""
+    if all(p.shape == like.shape[1:] for p in parts):
+        return torch.stack(list(parts))
+    out = torch.zeros_like(like)
+    for i, p in enumerate(parts):
+        out[i][tuple(slice(0, s) for s in p.shape)] = p
+    return out
 
-    def forward(*tensors: Any) -> torch.Tensor:
-        rows = iter(tensors[n_inputs:])
-        args = [static[j] if j in static else next(rows) for j in positions]
-        return adapter.forward_tensor(*tensors[:n_inputs], *args)  # type: ignore[no-any-return]
 
-    return forward, row_args
+def _unpad(values: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Element values (..., *padded shape) cut to one example's own ``shape``."""
+    lead = values.dim() - len(shape)
+    return values[(slice(None),) * lead + tuple(slice(0, s) for s in shape)]
 
 
 def _take(batch: Batch, rows: slice) -> Batch:

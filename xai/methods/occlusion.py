@@ -69,7 +69,7 @@ class Occlusion(Method):
     """
 
     requires: ClassVar[Capability] = Capability.FORWARD
-    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text"})
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text", "graph"})
     reference: ClassVar[str] = "Zeiler & Fergus 2014, arXiv:1311.2901"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "baseline": BASELINE,

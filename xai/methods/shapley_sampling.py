@@ -96,7 +96,7 @@ class ShapleySampling(Method):
 
     requires: ClassVar[Capability] = Capability.FORWARD
     modalities: ClassVar[frozenset[Modality]] = frozenset({"tabular", "image", "text",
-                                                           "generation"})
+                                                           "generation", "graph"})
     deterministic: ClassVar[bool] = False
     reference: ClassVar[str] = "Castro et al. 2009, doi:10.1016/j.cor.2008.04.004"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
