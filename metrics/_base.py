@@ -141,7 +141,7 @@ class Metric(ABC):
                  batch_size: int | str = "auto",
                  random_state: int | torch.Generator | None = None) -> MetricResult:
         """Score ``explanation`` of ``model``; see :func:`metrics.evaluate`."""
-        adapter = as_adapter(model)
+        adapter = as_adapter(model, inputs=explanation.inputs)
         self.check(explanation, adapter)
         bs = resolve_batch_size(batch_size, adapter, type(self).__name__)
         rng = check_random_state(random_state, owner=type(self).__name__)

@@ -106,7 +106,7 @@ def evaluate(explanation: xai.Explanation, model: Any,
     Evaluation
         A dict of metric name to MetricResult, with ``to_pandas()`` and ``summary()``.
     """
-    adapter = as_adapter(model)
+    adapter = as_adapter(model, inputs=explanation.inputs)
     out = Evaluation()
     for metric in _metric_list(explanation, metrics):
         seed = random_state if not isinstance(random_state, torch.Generator) else \

@@ -12,7 +12,6 @@ from ._capabilities import Capability
 from ._registry import METHODS
 from .adapters import as_adapter
 from .adapters._base import ModelAdapter
-from .adapters._torch import TorchModuleAdapter
 from .exceptions import InvalidParameterError
 from .explanation import Explanation
 from .methods._base import Method
@@ -117,12 +116,7 @@ def _adapter_for(model: Any, inputs: Any, adapter_options: Mapping[str, Any] | N
                  method_params: dict[str, Any]) -> ModelAdapter:
     """The model's adapter; the adapter's per-call options (a graph model's ``explain``,
     ``index``, ...) are taken out of ``method_params`` and applied to it."""
-    adapter = as_adapter(model, **(adapter_options or {}))
-    if type(adapter) is TorchModuleAdapter and not isinstance(model, ModelAdapter):
-        from .adapters._pyg import PyGAdapter, is_pyg_data
-
-        if is_pyg_data(inputs):  # a GNN without PyG layers, on PyG data
-            adapter = PyGAdapter(model, **(adapter_options or {}))
+    adapter = as_adapter(model, inputs=inputs, **(adapter_options or {}))
     options = {k: method_params.pop(k) for k in adapter.call_options if k in method_params}
     return adapter.configure(**options) if options else adapter
 

@@ -107,10 +107,18 @@ def _is_pyg_model(obj: Any) -> bool:
     return is_pyg_model(obj)
 
 
-def _pyg(obj: Any, **options: Any) -> ModelAdapter:
+def _pyg_adapter(obj: Any, **options: Any) -> ModelAdapter:
     from ._pyg import PyGAdapter
 
     return _construct(PyGAdapter, obj, **options)
+
+
+def _is_graph_input(inputs: Any) -> bool:
+    if isinstance(inputs, Batch):
+        return inputs.graphs is not None
+    from ._pyg import is_pyg_data
+
+    return is_pyg_data(inputs)
 
 
 def _is_sklearn(obj: Any) -> bool:
@@ -128,19 +136,24 @@ ADAPTER_RULES: tuple[tuple[str, Callable[[Any], bool], Callable[..., ModelAdapte
     ("transformers model alone", lambda o: safe_isinstance(o, "transformers", "PreTrainedModel"),
      _hf_model_alone),
     ("fitted scikit-learn estimator", _is_sklearn, SklearnAdapter),
-    ("torch_geometric GNN (a module with MessagePassing layers)", _is_pyg_model, _pyg),
+    ("torch_geometric GNN (a module with MessagePassing layers)", _is_pyg_model, _pyg_adapter),
     ("torch.nn.Module", lambda o: isinstance(o, torch.nn.Module), TorchModuleAdapter),
     ("callable", callable, CallableAdapter),
 )
 
 
-def as_adapter(model: Any, /, **options: Any) -> ModelAdapter:
+def as_adapter(model: Any, /, *, inputs: Any = None, **options: Any) -> ModelAdapter:
     """Wrap ``model`` in the first matching adapter of :data:`ADAPTER_RULES`.
+
+    A torch module given graph ``inputs`` (PyG data, or a Batch of graph rows) is a graph
+    model even without PyG layers of its own.
 
     Parameters
     ----------
     model : ModelAdapter, (model, tokenizer), transformers pipeline, scikit-learn estimator,
         torch.nn.Module or callable
+    inputs : optional
+        The inputs the model will be called on, when known.
     **options
         Passed to the adapter's constructor (``output_names``, ``background``, ``device``, ...).
 
@@ -151,6 +164,8 @@ def as_adapter(model: Any, /, **options: Any) -> ModelAdapter:
     """
     if isinstance(model, ModelAdapter):
         return model
+    if inputs is not None and isinstance(model, torch.nn.Module) and _is_graph_input(inputs):
+        return _pyg_adapter(model, **options)
     for _, predicate, factory in ADAPTER_RULES:
         if predicate(model):
             if isinstance(factory, type):
