@@ -97,9 +97,9 @@ class PyGAdapter(ModelAdapter):
         per graph.
     k_hop : int, optional
         Node tasks: the radius of the neighbourhood whose edges or nodes are the players; None
-        counts the model's MessagePassing layers. The model runs on the (k_hop + 1)-hop
-        neighbourhood, so degree-normalised layers (GCN) see the same degrees as on the whole
-        graph.
+        counts the model's MessagePassing layers. The model runs on the (L + 1)-hop
+        neighbourhood, L the larger of k_hop and the number of layers, so its output at the
+        node is the whole graph's (degree-normalised layers such as GCN see the same degrees).
     mask_mode : {"delete", "mask", "edge_weight"}, default="delete"
         How a removed edge leaves the graph: deleted from ``edge_index``; its messages
         multiplied by 0 (PyG's explain mode, the convention of ``torch_geometric.explain``); or
@@ -253,10 +253,11 @@ class PyGAdapter(ModelAdapter):
         from torch_geometric.utils import k_hop_subgraph
 
         n = int(x.shape[0])
-        k = self.message_passing_layers() if self.k_hop is None else self.k_hop
+        layers = self.message_passing_layers()
+        k = layers if self.k_hop is None else self.k_hop
         inner, _, _, inner_edges = k_hop_subgraph(node, k, edge_index, num_nodes=n)
-        subset, sub_index, mapping, edge_mask = k_hop_subgraph(
-            node, k + 1, edge_index, relabel_nodes=True, num_nodes=n)
+        subset, sub_index, mapping, edge_mask = k_hop_subgraph(  # all the model can see
+            node, max(k, layers) + 1, edge_index, relabel_nodes=True, num_nodes=n)
         edge_ids = edge_mask.nonzero().flatten()
         in_inner = torch.zeros(n, dtype=torch.bool)
         in_inner[inner] = True
