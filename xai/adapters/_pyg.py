@@ -290,8 +290,9 @@ class PyGAdapter(ModelAdapter):
 
     def features(self, batch: Batch, *, granularity: str = "auto", baseline: Any = "auto",
                  owner: str = "explain", groups: Any = None) -> tuple[Any, ...]:
-        if not (isinstance(baseline, str) and baseline in ("auto", "zeros")) and not (
-                isinstance(baseline, numbers.Number) and baseline == 0):
+        zero = isinstance(baseline, int | float) and not isinstance(baseline, bool) and (
+            baseline == 0)
+        if not (isinstance(baseline, str) and baseline in ("auto", "zeros")) and not zero:
             msg = (f"The 'baseline' parameter of {owner} must be 'auto' for graphs (a removed "
                    f"edge is deleted, a removed node's features are 0). Got "
                    f"{fmt_value(baseline)} instead.")
