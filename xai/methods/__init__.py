@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (registration)
     context_length_probing,
+    gnnexplainer,
     input_marginalization,
     integrated_gradients,
     kernel_shap,
@@ -14,6 +15,7 @@ from . import (  # noqa: F401  (registration)
 )
 from ._base import AttributionOutput, Method
 from .context_length_probing import ContextLengthProbing
+from .gnnexplainer import GNNExplainer
 from .input_marginalization import InputMarginalization
 from .integrated_gradients import IntegratedGradients
 from .kernel_shap import KernelShap
@@ -24,6 +26,7 @@ from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 from .textgenshap import TextGenSHAP
 
-__all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "InputMarginalization",
+__all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "GNNExplainer",
+           "InputMarginalization",
            "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling",
            "Smoothed", "TextGenSHAP"]
