@@ -172,7 +172,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
               metrics=[(m, metric_params.get(m, {})) for m in dict.fromkeys(metric_names)],
               target=args.target, random_state=args.random_state, chunk_size=args.batch_size,
               id_column=args.id_column, input_columns=_split(args.columns) or None,
-              hash_inputs=args.hash_inputs)
+              hash_inputs=args.hash_inputs, adapter_options=_graph_options(args))
     workers = 2 if args.num_workers is None else args.num_workers
     engine = (RayEngine(num_workers=workers, address=args.address)
               if args.engine == "ray" else LocalEngine())
@@ -192,6 +192,26 @@ def _cmd_score(args: argparse.Namespace) -> int:
               f"of {args.out}.", file=sys.stderr)
         return 1
     return 0
+
+
+def _graph_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--explain`` and ``--index`` as the adapter options of a graph model."""
+    from .exceptions import InvalidParameterError
+
+    options: dict[str, Any] = {}
+    if args.explain is not None:
+        options["explain"] = args.explain
+    if args.index is not None:
+        if args.index == "all":
+            options["index"] = "all"
+        else:
+            try:
+                options["index"] = [int(v) for v in _split(args.index)]
+            except ValueError:
+                msg = (f"--index must be 'all' or comma-separated node ids (e.g. 0,5,17); got "
+                       f"{args.index!r}.")
+                raise InvalidParameterError(msg, parameter="index", value=args.index) from None
+    return options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -240,7 +260,8 @@ def _add_score(add: Any) -> None:
                     help="demo-credit, demo-sentiment, a Hugging Face model folder, a .skops "
                          "file, or package.module:function")
     sc.add_argument("--data", required=True,
-                    help="CSV/JSONL/Parquet file or a datasets.Dataset folder")
+                    help="CSV/JSONL/Parquet file, a datasets.Dataset folder, or (graph models) "
+                         "a folder in TU format")
     sc.add_argument("--methods", default="auto", help="comma-separated method names")
     sc.add_argument("--metrics", default="", help="comma-separated metric names")
     sc.add_argument("--out", required=True, help="output file, .parquet or .jsonl")
@@ -258,6 +279,10 @@ def _add_score(add: Any) -> None:
     sc.add_argument("--target", default=None, help="explained output: a label, or an index when no label matches")
     sc.add_argument("--param", action="append", metavar="NAME.FIELD=VALUE",
                     help="a method or metric parameter, e.g. kernel_shap.n_samples=500")
+    sc.add_argument("--explain", choices=("edges", "nodes"), default=None,
+                    help="graph models: attribute the edges (default) or the nodes")
+    sc.add_argument("--index", default=None,
+                    help="graph models, node task: 'all' or comma-separated node ids to score")
     sc.add_argument("--hash-inputs", action="store_true", help="write sha256 of each input")
     sc.add_argument("--trust-pickle", action="store_true",
                     help="allow a .pkl/.joblib model (unpickling runs arbitrary code)")

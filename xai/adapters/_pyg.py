@@ -92,8 +92,8 @@ class PyGAdapter(ModelAdapter):
     explain : {"edges", "nodes"}, default="edges"
         The players: edges (an undirected edge, stored in both directions, is one feature), or
         nodes (removed by setting their features to 0).
-    index : int, sequence of int or int tensor, optional
-        Node task: the node(s) to explain, one example each. None: a graph task, one example
+    index : int, sequence of int, int tensor or "all", optional
+        Node task: the node(s) to explain, one example each ("all": every node). None: a graph task, one example
         per graph.
     k_hop : int, optional
         Node tasks: the radius of the neighbourhood whose edges or nodes are the players; None
@@ -480,6 +480,8 @@ def _check_graph(data: Any, position: int
 
 
 def _check_index(index: Any, n_nodes: int) -> list[int]:
+    if isinstance(index, str) and index == "all":
+        return list(range(n_nodes))
     if isinstance(index, torch.Tensor):
         index = index.flatten().tolist()
     if hasattr(index, "tolist") and not isinstance(index, numbers.Integral):
@@ -488,8 +490,8 @@ def _check_index(index: Any, n_nodes: int) -> list[int]:
     ok = isinstance(nodes, Sequence) and len(nodes) > 0 and all(
         isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in nodes)
     if not ok:
-        msg = ("The 'index' parameter of explain must be a node id (int), a sequence of them "
-               f"or an int tensor. Got {fmt_value(index)} instead.")
+        msg = ("The 'index' parameter of explain must be a node id (int), a sequence of them, "
+               f"an int tensor or 'all'. Got {fmt_value(index)} instead.")
         raise InvalidParameterError(msg, owner="explain", parameter="index", value=index)
     bad = [int(i) for i in nodes if not 0 <= int(i) < n_nodes]
     if bad:

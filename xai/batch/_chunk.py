@@ -87,13 +87,18 @@ class Scorer:
         by_method = {name: self._explain(self.methods[name], good) for name in names}
         return [self._row(e, name, by_method[name].get(e.id)) for e in examples for name in names]
 
-    def _inputs(self, examples: Sequence[Example]) -> Any:
+    def _inputs(self, examples: Sequence[Example]) -> tuple[Any, Any]:
+        """(adapter, inputs) of a chunk: a node task explains the chunk's nodes."""
         values = [e.value for e in examples]
+        if self.adapter.modality == "graph":
+            from ._graphs import graph_inputs
+
+            return graph_inputs(self.adapter, values)
         if self.adapter.modality == "text":
-            return values
+            return self.adapter, values
         if isinstance(values[0], dict):
-            return pd.DataFrame.from_records(values, columns=list(values[0]))
-        return np.asarray(values, dtype=np.float64)
+            return self.adapter, pd.DataFrame.from_records(values, columns=list(values[0]))
+        return self.adapter, np.asarray(values, dtype=np.float64)
 
     def _explain(self, method: Method, examples: Sequence[Example]) -> dict[str, Any]:
         """Example id -> (explanation, row in it, metric scores, errors, seconds) or error text."""
@@ -101,7 +106,8 @@ class Scorer:
             return {}
         start = time.perf_counter()
         try:
-            exp = method.explain(self.adapter, self._inputs(examples), target=self.target,
+            adapter, inputs = self._inputs(examples)
+            exp = method.explain(adapter, inputs, target=self.target,
                                  batch_size=self.job.batch_size,
                                  random_state=self.job.random_state)
         except Exception as err:

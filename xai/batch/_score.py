@@ -113,8 +113,8 @@ def score(
     loaded = factory()
     the_job = spec if isinstance(spec, Job) else spec.build(loaded.model)
     scorer = Scorer(factory, the_job, loaded)
-    if scorer.adapter.modality not in ("text", "tabular"):
-        msg = (f"Batch scoring handles text and tabular models; this model's inputs are "
+    if scorer.adapter.modality not in ("text", "tabular", "graph"):
+        msg = (f"Batch scoring handles text, tabular and graph models; this model's inputs are "
                f"{scorer.adapter.modality!r}. Call xai.explain in a loop instead.")
         raise InvalidParameterError(msg, parameter="model", value=scorer.adapter.modality)
     examples = _examples(dataset, scorer)
@@ -149,6 +149,10 @@ def score(
 
 
 def _examples(dataset: Any, scorer: Scorer) -> list[Example]:
+    if scorer.adapter.modality == "graph":
+        from ._graphs import read_graphs
+
+        return read_graphs(dataset, index=getattr(scorer.adapter, "index", None))
     default_columns = getattr(scorer.loaded.model, "feature_names_in_", None)
     return read_dataset(dataset, modality=scorer.adapter.modality,
                         id_column=scorer.job.id_column, input_columns=scorer.job.input_columns,
