@@ -19,6 +19,7 @@ from .faithfulness import (
     LogOdds,
     Sufficiency,
 )
+from .graph import Characterization, Fidelity, RobustFidelity
 from .infidelity import Infidelity
 from .sensitivity import AvgSensitivity, MaxSensitivity
 
@@ -27,15 +28,18 @@ __all__ = [
     "AOPCComprehensiveness",
     "AOPCSufficiency",
     "AvgSensitivity",
+    "Characterization",
     "Complexity",
     "Comprehensiveness",
     "Evaluation",
     "FaithfulnessCorrelation",
+    "Fidelity",
     "Infidelity",
     "LogOdds",
     "MaxSensitivity",
     "Metric",
     "MetricResult",
+    "RobustFidelity",
     "Sufficiency",
     "compare",
     "evaluate",
