@@ -320,20 +320,90 @@ class Explanation:
                                  "rank": int(order[j]) + 1})
         return pd.DataFrame(rows)
 
+    # -- PyTorch Geometric ----------------------------------------------------------------
+    def to_pyg(self, index: int | None = None, *, output: int | str = 0) -> Any:
+        """This graph explanation as ``torch_geometric.explain.Explanation`` (PyG's
+        visualisation, ``get_explanation_subgraph`` and ``metric.fidelity`` run on it).
+
+        Each PyG explanation is on the user's graph: ``x`` and ``edge_index`` in the user's node
+        ids, ``edge_mask`` (E,) giving both directions of an undirected edge its value (0 for
+        edges that are not features) or ``node_mask`` (N, 1), and ``target`` the explained
+        class. A node task holds the neighbourhood the model ran on (other nodes have zero
+        features and no edges, which leaves the explained node's output unchanged), ``index``
+        the explained node and ``target`` the class at that node (-1 elsewhere).
+
+        Parameters
+        ----------
+        index : int, optional
+            The example to convert. None: the only example, or a list of PyG explanations, one
+            per example, when there are several.
+        output : int or str, default=0
+            The explained output (position or name) whose values become the mask.
+
+        Raises
+        ------
+        InvalidExplanationError
+            The explanation is not of a graph model.
+        """
+        from ._graph_pyg import to_pyg
+
+        return to_pyg(self, index, output=output)
+
+    @classmethod
+    def from_pyg(cls, pyg_explanation: Any, model: Any, *, explain: str | None = None,
+                 target: Any = None, algorithm: str | None = None,
+                 adapter_options: Mapping[str, Any] | None = None) -> Explanation:
+        """An Explanation of any PyG explainer's output, scorable with our metrics.
+
+        The model runs on the PyG explanation's graph (``x``, ``edge_index``) through the
+        graph adapter; a set ``index`` makes it a node task. The features are the edges
+        (``edge_mask``: an undirected edge gets the mean of its two directions' masks) or the
+        nodes (``node_mask``, summed over its columns for an ``"attributes"`` mask).
+
+        Parameters
+        ----------
+        pyg_explanation : torch_geometric.explain.Explanation
+        model : torch.nn.Module
+            The model the PyG explanation explains.
+        explain : {"edges", "nodes"}, optional
+            Which mask to read; None: the edge mask when there is one, else the node mask.
+        target : optional
+            The explained class (as for :func:`xai.explain`); None: the integer ``target`` of
+            the PyG explanation when it has one, else the predicted class.
+        algorithm : str, optional
+            Recorded as ``method="pyg:<algorithm>"`` (``"pyg"`` without it).
+        adapter_options : mapping, optional
+            Graph adapter options (``mask_mode``, ``k_hop``, ``undirected``) for the metrics.
+
+        Raises
+        ------
+        InvalidInputError
+            A mask whose size does not match the graph, or no mask.
+        """
+        from ._graph_pyg import from_pyg
+
+        return from_pyg(cls, pyg_explanation, model, explain=explain, target=target,
+                        algorithm=algorithm, adapter_options=adapter_options)
+
     # -- display --------------------------------------------------------------------------
-    def plot(self, kind: Literal["auto", "bar", "text", "heatmap"] = "auto",
+    def plot(self, kind: Literal["auto", "bar", "text", "heatmap", "graph"] = "auto",
              **kwargs: Any) -> Any:
         """Plot with matplotlib (needs the [plot] extra); returns the Axes.
 
         ``kind="auto"`` draws text as a token heat strip, generation as an outputs × features
-        heatmap, anything else as bars.
+        heatmap, a graph model's explanation as the graph (:func:`xai.plot.graph.graph`),
+        anything else as bars.
         """
         from . import plot
 
         check_param("Explanation.plot", "kind", kind,
-                    [Options({"auto", "bar", "text", "heatmap"})])
+                    [Options({"auto", "bar", "text", "heatmap", "graph"})])
         name = kind if kind != "auto" else \
-            {"text": "text", "generation": "heatmap"}.get(self.modality, "bar")
+            {"text": "text", "generation": "heatmap", "graph": "graph"}.get(self.modality, "bar")
+        if name == "graph":
+            from .plot.graph import graph
+
+            return graph(self, **kwargs)
         return getattr(plot, name)(self, **kwargs)
 
     def _repr_html_(self) -> str:

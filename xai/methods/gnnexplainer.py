@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._capabilities import Capability, Modality
+from .._graph_pyg import unit_values
 from .._registry import register_method
 from .._validation import Constraint, InstanceOf, Interval, int_seed
 from ..adapters._base import Batch, ModelAdapter
@@ -127,7 +128,7 @@ class GNNExplainer(Method):
             row = fs.row  # type: ignore[attr-defined]  # graph features carry their GraphRow
             per_output = [self._run(adapter, row, int(c), seed) for c in target.indices[i]]
             raw.append(torch.stack(per_output))
-            values.append(torch.stack([_unit_values(row, m) for m in per_output]))
+            values.append(torch.stack([unit_values(row, m, m) for m in per_output]))
         return AttributionOutput(values, extras={"pyg_masks": pad_stack(raw)})
 
     def _run(self, adapter: ModelAdapter, row: Any, cls: int, seed: int) -> torch.Tensor:
@@ -184,13 +185,3 @@ def _model_kwargs(adapter: ModelAdapter, row: Any, device: torch.device) -> dict
         kwargs["edge_attr"] = row.edge_attr.to(device)
     return kwargs
 
-
-def _unit_values(row: Any, mask: torch.Tensor) -> torch.Tensor:
-    """A mask over the row's edges (or nodes) as one value per feature: the mean over the
-    player edges of each unit (the two directions of an undirected edge), or the player
-    nodes' masks."""
-    if row.explain == "nodes":
-        return mask[row.players]
-    total = torch.zeros(row.n_units).index_add_(0, row.units, mask[row.players])
-    count = torch.bincount(row.units, minlength=row.n_units).clamp_min(1)
-    return total / count
