@@ -69,18 +69,17 @@ def explain(
         Passed to the adapter (e.g. ``{"output_names": [...], "background": X_train}``, or
         ``{"feature_names": [...]}`` for a torch module or callable that takes columns in that
         order).
-    explain, index, k_hop, mask_mode, undirected
-        Graph models (PyTorch Geometric): what the features are (``explain="edges"`` or
-        ``"nodes"``) and, for node tasks, which node(s) to explain (``index``); see
-        :class:`xai.adapters.PyGAdapter`. Accepted as keyword arguments whenever the model is a
-        graph model.
     forward_args : object or tuple, optional
         Arguments of a torch module or function that are not explained, passed after the
         inputs: ``model(*inputs, *forward_args)`` (captum's ``additional_forward_args``). A tensor
         or array with one row per example goes with its example into every perturbed copy;
         anything else is passed unchanged to every call.
     **method_params
-        Fields of the chosen method; only allowed when ``method`` is a str.
+        Fields of the chosen method; only allowed when ``method`` is a str. For a graph model
+        (PyTorch Geometric) also the adapter's per-call options: what the features are
+        (``explain="edges"`` or ``"nodes"``), which node(s) a node task explains (``index``),
+        and ``k_hop``, ``mask_mode``, ``undirected`` (see :class:`xai.adapters.PyGAdapter`):
+        ``xai.explain(gnn, data, method="occlusion", explain="nodes", index=7)``.
 
     Returns
     -------
