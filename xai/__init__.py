@@ -36,6 +36,8 @@ from .exceptions import (
 from .explanation import Explanation, ModelInfo, ResolvedTarget
 from .features import (
     FeatureSpace,
+    GraphEdges,
+    GraphNodes,
     NamedFeatures,
     TensorFeatures,
     TextFeatures,
@@ -51,6 +53,7 @@ from .features.resamplers import (
 from .methods import (
     OLM,
     ContextLengthProbing,
+    GNNExplainer,
     InputMarginalization,
     IntegratedGradients,
     KernelShap,
@@ -76,6 +79,9 @@ __all__ = [
     "ConvergenceWarning",
     "Explanation",
     "FeatureSpace",
+    "GNNExplainer",
+    "GraphEdges",
+    "GraphNodes",
     "IgnoredParameterWarning",
     "IncompatibleModelError",
     "InputMarginalization",
