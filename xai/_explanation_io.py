@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from ._capabilities import MODALITIES, OUTPUT_KINDS
 from ._records import ModelInfo, ResolvedTarget
 from .adapters._base import Batch
 from .exceptions import InvalidExplanationError
+from .features.graph import GraphEdges, GraphNodes, GraphRow
 from .features.named import NamedFeatures
 from .features.tensor import MultiTensorFeatures, TensorFeatures
 from .features.text import TextFeatures, TokenFeatures, WordFeatures
@@ -62,6 +63,10 @@ _FIELDS[2] = _FIELDS[1]
 _TEXT_KINDS: dict[str, type[TextFeatures]] = {
     "TextFeatures": TextFeatures, "TokenFeatures": TokenFeatures, "WordFeatures": WordFeatures}
 _REMOVALS = ("pad", "mask", "unk", "delete")
+#: Graph feature spaces, saved with their GraphRow's tensors.
+_GRAPH_KINDS: dict[str, type[GraphEdges | GraphNodes]] = {"GraphEdges": GraphEdges,
+                                                          "GraphNodes": GraphNodes}
+_GRAPH_TENSORS = ("x", "edge_index", "players", "units", "node_ids", "edge_ids")
 
 
 # -- save --------------------------------------------------------------------------------------
@@ -115,6 +120,13 @@ def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
 def _feature_state(fs: FeatureSpace) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The JSON state and the tensors of one feature space (by name only if not savable)."""
     names = [str(n) for n in fs.feature_names]
+    if isinstance(fs, GraphEdges | GraphNodes):
+        row = fs.row
+        extra = {} if row.edge_attr is None else {"row.edge_attr": row.edge_attr}
+        return ({"kind": type(fs).__name__, "names": names, "explain": row.explain,
+                 "index": row.index, "mask_mode": row.mask_mode, "source_nodes": row.source_nodes,
+                 "source_edges": row.source_edges, "position": row.position},
+                {**{f"row.{k}": getattr(row, k) for k in _GRAPH_TENSORS}, **extra})
     context = getattr(fs, "context", None)
     saved_context = _static_state(context)
     if type(fs) is TensorFeatures and saved_context is not None:
@@ -230,6 +242,9 @@ def load_explanation(cls: type[Explanation], path: str | os.PathLike[str]) -> Ex
                          for i, state in enumerate(meta["features"]))
         inputs = _inputs(folder, meta["inputs"], _prefixed(t, "inputs."), len(t["values"]),
                          _prefixed(t, "inputs_static."))
+        rows = [f.row for f in features if isinstance(f, GraphEdges | GraphNodes)]
+        if inputs is not None and rows and len(rows) == len(features):
+            inputs = dataclasses.replace(inputs, graphs=tuple(rows))  # the graphs the model ran on
         info = _model_info(folder, meta["model_info"])
         multiplies = meta["multiplies_by_inputs"]
     else:
@@ -340,6 +355,8 @@ def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
              f"got shape {tuple(t[key].shape)}")
         return t[key]
 
+    if kind in _GRAPH_KINDS:
+        return _graph_features(folder, where, i, state, t)
     if kind == "NamedFeatures":
         need(not t, f"is saved by name only, but {TENSORS} holds tensors for it")
         source = state.get("source", "NamedFeatures")
@@ -377,7 +394,8 @@ def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
                               names=state["names"], context=context,
                               columns=None if columns is None else tuple(columns))
     need(kind in _TEXT_KINDS, f"has kind {_short(kind)}, not one of 'TensorFeatures', "
-         f"'MultiTensorFeatures', {', '.join(map(repr, _TEXT_KINDS))} or 'NamedFeatures'")
+         f"'MultiTensorFeatures', {', '.join(map(repr, [*_TEXT_KINDS, *_GRAPH_KINDS]))} or "
+         "'NamedFeatures'")
     tensors = {k[len("tensors."):]: v for k, v in t.items()}
     ids = tensor("tensors.input_ids", 1)
     need(all(v.dim() == 1 and v.shape[0] == ids.shape[0] for v in tensors.values()),
@@ -401,6 +419,68 @@ def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
     return _TEXT_KINDS[kind](tensors, checked_groups, state["names"], removal=state["removal"],
                              replace_id=state.get("replace_id"), pad_id=state["pad_id"],
                              text=text, spans=[(s, e) for s, e in checked_spans])
+
+
+def _graph_features(folder: Path, where: str, i: int, state: Mapping[str, Any],
+                    t: dict[str, torch.Tensor]) -> GraphEdges | GraphNodes:
+    """Rebuild a GraphEdges/GraphNodes from its GraphRow's saved tensors and fields."""
+    kind = state["kind"]
+
+    def need(ok: bool, problem: str) -> None:
+        if not ok:
+            _fail(folder, f"{where} {problem}")
+
+    for key in _GRAPH_TENSORS:
+        need(f"row.{key}" in t, f"is a {kind}, but {TENSORS} has no 'features.{i}.row.{key}' "
+             "tensor")
+    need(set(t) <= {f"row.{k}" for k in (*_GRAPH_TENSORS, "edge_attr")},
+         f"has unexpected tensors {sorted(t)}")
+    explain: Literal["edges", "nodes"] = "edges" if kind == "GraphEdges" else "nodes"
+    need(state.get("explain") == explain, f"is a {kind}, but its 'explain' is "
+         f"{_short(state.get('explain'))}, not {explain!r}")
+    need(state.get("mask_mode") in ("delete", "mask", "edge_weight"),
+         f"has mask_mode {_short(state.get('mask_mode'))}, not 'delete', 'mask' or "
+         "'edge_weight'")
+    for key in ("source_nodes", "source_edges", "position"):
+        need(_is_index(state.get(key), None), f"needs a non-negative int {key!r}")
+    x, edge_index = t["row.x"], t["row.edge_index"]
+    ints = {k: t[f"row.{k}"] for k in ("edge_index", "players", "units", "node_ids",
+                                       "edge_ids")}
+    for key, tensor in ints.items():
+        need(tensor.dtype in _KINDS["int"], f"needs an int 'row.{key}' tensor")
+        need(tensor.dim() == (2 if key == "edge_index" else 1),
+             f"has a 'row.{key}' tensor of shape {tuple(tensor.shape)}")
+        need(tensor.numel() == 0 or int(tensor.min()) >= 0, f"has negative 'row.{key}' entries")
+    n, e = int(x.shape[0]) if x.dim() else -1, int(edge_index.shape[-1])
+    players, units = ints["players"].long(), ints["units"].long()
+    need(x.dim() in (1, 2) and x.dtype in _KINDS["float"], "needs a float (n_nodes[, F]) 'row.x'")
+    need(edge_index.shape[0] == 2 and (e == 0 or int(edge_index.max()) < n),
+         f"needs a (2, n_edges) 'row.edge_index' with node ids below {n}")
+    need(len(ints["node_ids"]) == n and len(ints["edge_ids"]) == e,
+         "needs one 'row.node_ids' entry per node and one 'row.edge_ids' entry per edge")
+    need(n == 0 or int(ints["node_ids"].max()) < state["source_nodes"],
+         "has node ids beyond 'source_nodes'")
+    need(e == 0 or int(ints["edge_ids"].max()) < state["source_edges"],
+         "has edge ids beyond 'source_edges'")
+    need(len(units) == len(players) and (len(players) == 0 or int(players.max()) < (
+        e if explain == "edges" else n)), "needs one 'row.units' entry per player, and players "
+         "that are edges (or nodes) of the graph")
+    need(len(units) == 0 or bool((torch.bincount(units) > 0).all()),
+         "has 'row.units' that skip a feature number")
+    index = state.get("index")
+    need(index is None or _is_index(index, n), f"has an 'index' that is not a node below {n}")
+    edge_attr = t.get("row.edge_attr")
+    need(edge_attr is None or (edge_attr.dim() >= 1 and edge_attr.shape[0] == e),
+         "has a 'row.edge_attr' without one row per edge")
+    row = GraphRow(x=x, edge_index=ints["edge_index"].long(), explain=explain, players=players,
+                   units=units, index=index, mask_mode=state["mask_mode"], edge_attr=edge_attr,
+                   node_ids=ints["node_ids"].long(), edge_ids=ints["edge_ids"].long(),
+                   source_nodes=state["source_nodes"], source_edges=state["source_edges"],
+                   position=state["position"])
+    fs = _GRAPH_KINDS[kind](row)
+    need(list(fs.feature_names) == list(state["names"]),
+         "has names that differ from those of its graph")
+    return fs
 
 
 def _is_index(value: Any, below: int | None) -> bool:
