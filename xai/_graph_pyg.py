@@ -88,7 +88,8 @@ def _one(exp: Explanation, i: int, col: int) -> Any:
 
 def unit_values(row: GraphRow, edge_mask: torch.Tensor | None,
                 node_mask: torch.Tensor | None) -> torch.Tensor:
-    """One value per feature of ``row`` from masks over its edges (E,) or nodes (N,): an edge
+    """One value per feature of ``row`` from masks over the row's own edges (E,) or nodes (N,)
+    (the graph the model runs on, not the user's graph of a node task): an edge
     feature (the two directions of an undirected edge) gets the mean of its edges' masks."""
     if row.explain == "nodes":
         assert node_mask is not None
@@ -146,7 +147,8 @@ def from_pyg(cls: type[Explanation], pyg_explanation: Any, model: Any, *,
                f"{type(adapter).__name__} gave {type(features[0]).__name__} features. Pass the "
                "torch module the PyG explanation explains.")
         raise InvalidInputError(msg, parameter="model", value=type(model).__name__)
-    values = [unit_values(row, edge_mask, node_mask).float().expand(
+    values = [unit_values(row, None if edge_mask is None else edge_mask[row.edge_ids],
+                          None if node_mask is None else node_mask[row.node_ids]).float().expand(
         tgt.indices.shape[1], -1).clone() for row in rows]
     packed, mask = _pad_values(values, [f.n_features for f in features])
     return cls(values=packed, feature_mask=mask, features=features, inputs=batch, target=tgt,
