@@ -141,7 +141,7 @@ def _mean_over_examples(t: torch.Tensor) -> torch.Tensor:
     return t.float().mean(0)
 
 
-# -- robust fidelity ----------------------------------------------------------------------------------
+# -- robust fidelity -------------------------------------------------------------------------------
 
 
 @register_metric("robust_fidelity")
@@ -181,10 +181,11 @@ class RobustFidelity(Metric):
     Notes
     -----
     Units are the explanation's features: an undirected edge (both directions) is one unit. The
-    surgery is the explanation's ``mask_mode`` (by default, removed edges are deleted). Cost: 1 +
-    2M rows per example and output, batched. The authors' PyG port computes Fid- on the sampled
-    complement alone (it drops the whole explanation and keeps about 10% of the rest); this
-    follows the paper (eq. 3, Algorithm 2) and the authors' original code instead. An empty
+    surgery is the explanation's ``mask_mode`` (by default, removed edges are deleted). Cost:
+    1 + 2M rows per example (1 + 2M n_outputs with several outputs), batched. The authors' PyG
+    port computes Fid- on the sampled complement alone (it drops the whole explanation and
+    keeps about 10% of the rest); this follows the paper (eq. 3, Algorithm 2) and the authors'
+    original code instead. An empty
     explanation has Fid+ = 0; an explanation covering the whole graph has Fid- = 0 (with a
     warning; the reference code returns 1 there).
 
@@ -302,7 +303,7 @@ def _one_rule(metric: Any) -> None:
                                     value=metric.threshold)
 
 
-# -- PyG's fidelity and characterization score --------------------------------------------------------
+# -- PyG's fidelity and characterization score -----------------------------------------------------
 
 
 def _masked_inputs(fs: GraphEdges | GraphNodes, mask: torch.Tensor) -> Batch:
@@ -357,7 +358,7 @@ class Fidelity(Metric):
     edge's messages (PyG's explain mode), a node mask the node's features. G_S is the graph
     with the mask, G_{C\\S} the graph with the complement 1 - mask. Accuracy only::
 
-        "model":      fid+ = 1[y_hat(G_{C\\S}) != y_hat(G)]          fid- = 1[y_hat(G_S) != y_hat(G)]
+        "model":      fid+ = 1[y_hat(G_{C\\S}) != y_hat(G)]    fid- = 1[y_hat(G_S) != y_hat(G)]
         "phenomenon": fid+ = |1[y_hat(G) = y] - 1[y_hat(G_{C\\S}) = y]|
                       fid- = |1[y_hat(G) = y] - 1[y_hat(G_S) = y]|
 
@@ -374,8 +375,8 @@ class Fidelity(Metric):
 
     Notes
     -----
-    Cost: 1 + 2 rows per example and output (the graph, G_S, G_{C\\S}), batched. Node tasks
-    score the explained node, like PyG's ``explanation.index``. Soft-mask fidelity is PyG's
+    Cost: 1 + 2 n_outputs rows per example (the graph, then G_S and G_{C\\S}), batched. Node
+    tasks score the explained node, like PyG's ``explanation.index``. Soft-mask fidelity is PyG's
     quantity, not the paper's fidelity on hard edge sets: see ``robust_fidelity`` with
     ``alpha1=1, alpha2=0`` for that.
 

@@ -18,7 +18,12 @@ from torch_geometric.data import Data  # noqa: E402
 from torch_geometric.explain import Explainer, Explanation  # noqa: E402
 from torch_geometric.explain.algorithm import ExplainerAlgorithm  # noqa: E402
 from torch_geometric.explain.metric import characterization_score, fidelity  # noqa: E402
-from torch_geometric.nn import GCNConv, MessagePassing, global_add_pool, global_mean_pool  # noqa: E402
+from torch_geometric.nn import (  # noqa: E402
+    GCNConv,
+    MessagePassing,
+    global_add_pool,
+    global_mean_pool,
+)
 
 import metrics  # noqa: E402
 import xai  # noqa: E402
@@ -61,6 +66,9 @@ class Toy(torch.nn.Module):
         present = global_add_pool(self.conv(x, edge_index), batch)[:, 0] / 2
         p = present / 6 if self.kind == "linear" else torch.where(present >= 3.5, 0.9, 0.1)
         return torch.stack([1 - p, p], -1)
+
+
+Case = tuple[Toy, xai.Explanation]
 
 
 def house() -> Data:
@@ -119,10 +127,10 @@ def half_motif(exp: xai.Explanation) -> torch.Tensor:
     return half
 
 
-# -- known answers (spec §7) ------------------------------------------------------------------------
+# -- known answers (spec §7) -----------------------------------------------------------------------
 
 
-def test_ig_on_the_edge_linear_toy_picks_out_the_motif(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_ig_on_the_edge_linear_toy_picks_out_the_motif(linear_case: Case) -> None:
     _, exp = linear_case
     m = motif_units(exp)
     assert int(m.sum()) == 6
@@ -131,7 +139,7 @@ def test_ig_on_the_edge_linear_toy_picks_out_the_motif(linear_case: tuple[Toy, x
     torch.testing.assert_close(binarize(exp.values[0]), m[None], rtol=0, atol=0)
 
 
-def test_r1_original_metrics_on_the_motif(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_r1_original_metrics_on_the_motif(linear_case: Case) -> None:
     model, exp = linear_case
     res = robust(exp, model, alpha1=1.0, alpha2=0.0, n_samples=3)
     assert float(res.extras["fid_plus"][0, 0]) == pytest.approx(1.0, abs=1e-6)
@@ -143,7 +151,8 @@ def test_r1_original_metrics_on_the_motif(linear_case: tuple[Toy, xai.Explanatio
 
 @pytest.mark.parametrize(("alpha1", "m"), [
     pytest.param(0.1, 10_000, marks=pytest.mark.slow), (0.3, 2_000)])
-def test_r2_r3_robust_fid_plus_is_alpha1_within_mc_error(linear_case: tuple[Toy, xai.Explanation], alpha1: float, m: int) -> None:
+def test_r2_r3_robust_fid_plus_is_alpha1_within_mc_error(linear_case: Case, alpha1: float,
+                                                        m: int) -> None:
     model, exp = linear_case
     res = robust(exp, model, alpha1=alpha1, n_samples=m)
     est = float(res.extras["fid_plus"][0, 0])
@@ -156,7 +165,7 @@ def test_r2_r3_robust_fid_plus_is_alpha1_within_mc_error(linear_case: tuple[Toy,
 
 
 @pytest.mark.slow
-def test_r4_accuracy_fid_plus_is_the_binomial_tail(accuracy_case: tuple[Toy, xai.Explanation]) -> None:
+def test_r4_accuracy_fid_plus_is_the_binomial_tail(accuracy_case: Case) -> None:
     model, exp = accuracy_case
     exp = with_values(exp, motif_units(exp))
     res = robust(exp, model, alpha1=0.1, n_samples=10_000)
@@ -168,7 +177,7 @@ def test_r4_accuracy_fid_plus_is_the_binomial_tail(accuracy_case: tuple[Toy, xai
     assert float(original.extras["accuracy"]["fid_plus"][0, 0]) == 1.0
 
 
-def test_r5_half_motif_probability_version(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_r5_half_motif_probability_version(linear_case: Case) -> None:
     model, exp = linear_case
     exp = with_values(exp, half_motif(exp))
     res = robust(exp, model, alpha1=0.1, alpha2=0.9, n_samples=10_000)
@@ -182,7 +191,7 @@ def test_r5_half_motif_probability_version(linear_case: tuple[Toy, xai.Explanati
 
 @pytest.mark.parametrize(("alpha2", "m"), [
     pytest.param(0.9, 30_000, marks=pytest.mark.slow), (0.5, 2_000)])
-def test_r6_half_motif_accuracy_version(accuracy_case: tuple[Toy, xai.Explanation], alpha2: float, m: int) -> None:
+def test_r6_half_motif_accuracy_version(accuracy_case: Case, alpha2: float, m: int) -> None:
     model, exp = accuracy_case
     exp = with_values(exp, half_motif(exp))
     res = robust(exp, model, alpha2=alpha2, n_samples=m)
@@ -204,7 +213,7 @@ def test_r7_characterization_formula_matches_pyg() -> None:
                                                 0.5, 0.5)) == pytest.approx(0.8, abs=1e-7)
 
 
-def test_r8_alpha1_one_alpha2_zero_recovers_the_original_metric(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_r8_alpha1_one_alpha2_zero_recovers_the_original_metric(linear_case: Case) -> None:
     model, exp = linear_case
     exp = with_values(exp, half_motif(exp))
     res = robust(exp, model, alpha1=1.0, alpha2=0.0, n_samples=5)
@@ -213,10 +222,10 @@ def test_r8_alpha1_one_alpha2_zero_recovers_the_original_metric(linear_case: tup
     assert float(res.extras["stderr"]["fid_plus"][0, 0]) == pytest.approx(0.0, abs=1e-7)
 
 
-# -- contract, batching, edge cases ------------------------------------------------------------------
+# -- contract, batching, edge cases ----------------------------------------------------------------
 
 
-def test_evaluate_by_name_gives_the_documented_extras(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_evaluate_by_name_gives_the_documented_extras(linear_case: Case) -> None:
     model, exp = linear_case
     res = metrics.evaluate(exp, model, ["robust_fidelity", "fidelity", "characterization"],
                            random_state=0)
@@ -250,19 +259,19 @@ def test_all_rows_are_scored_in_ceil_rows_over_batch_size_forwards() -> None:
     torch.testing.assert_close(res.scores[0], res.scores[1], rtol=0, atol=0)
 
 
-def test_top_k_binarises_before_sampling(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_top_k_binarises_before_sampling(linear_case: Case) -> None:
     model, exp = linear_case
     res = metrics.evaluate(exp, model, [metrics.RobustFidelity(alpha1=0.1, alpha2=0.9,
                                                                n_samples=50, top_k=5)],
                            random_state=0)["robust_fidelity"]
     assert int(res.extras["explanation_size"][0, 0]) == 5
-    # the sixth motif edge is outside the explanation and always kept... with prob. 0.9
+    # the original metrics: the sixth motif edge is outside the 5-unit explanation
     orig = robust(exp, model, top_k=5, alpha1=1.0, alpha2=0.0, n_samples=1)
     assert float(orig.extras["fid_plus"][0, 0]) == pytest.approx(5 / 6, abs=1e-6)
     assert float(orig.extras["fid_minus"][0, 0]) == pytest.approx(1 / 6, abs=1e-6)
 
 
-def test_empty_explanation_has_fid_plus_zero(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_empty_explanation_has_fid_plus_zero(linear_case: Case) -> None:
     model, exp = linear_case
     res = robust(exp, model, threshold=10.0, n_samples=20)
     assert int(res.extras["explanation_size"][0, 0]) == 0
@@ -272,7 +281,7 @@ def test_empty_explanation_has_fid_plus_zero(linear_case: tuple[Toy, xai.Explana
     assert 0.0 < float(res.extras["fid_minus"][0, 0]) < 0.3
 
 
-def test_whole_graph_explanation_has_fid_minus_zero_and_warns(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_whole_graph_explanation_has_fid_minus_zero_and_warns(linear_case: Case) -> None:
     model, exp = linear_case
     with pytest.warns(xai.XAIWarning, match="covers the whole graph"):
         res = robust(exp, model, top_k=100, n_samples=20)
@@ -293,7 +302,7 @@ def test_binarize_rules() -> None:
     assert binarize(ties, top_k=9).all()
 
 
-def test_same_seed_same_values_different_seed_different_values(linear_case: tuple[Toy, xai.Explanation]) -> None:
+def test_same_seed_same_values_different_seed_different_values(linear_case: Case) -> None:
     model, exp = linear_case
     metric = metrics.RobustFidelity(alpha1=0.5, alpha2=0.5, n_samples=30)
     a = metric(exp, model, random_state=3)
@@ -389,15 +398,16 @@ def test_a_regressor_is_refused_with_the_output_kind_fix(name: str) -> None:
         metrics.METRICS.get(name)()(exp, model)
 
 
-# -- parity with PyG's fidelity and characterization_score ------------------------------------------
+# -- parity with PyG's fidelity and characterization_score -----------------------------------------
 
 
 class GCN(torch.nn.Module):
     def __init__(self, graph_task: bool, seed: int = 0) -> None:
         super().__init__()
-        torch.manual_seed(seed)  # test-only: fixed weights
-        self.c1, self.c2 = GCNConv(3, 16), GCNConv(16, 16)
-        self.lin = torch.nn.Linear(16, 3)
+        with torch.random.fork_rng():  # fixed weights, the global RNG left as it was
+            torch.manual_seed(seed)
+            self.c1, self.c2 = GCNConv(3, 16), GCNConv(16, 16)
+            self.lin = torch.nn.Linear(16, 3)
         self.graph_task = graph_task
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
@@ -454,7 +464,8 @@ def _soft(exp: xai.Explanation, seed: int) -> xai.Explanation:
 
 @pytest.mark.parametrize("explain", ["edges", "nodes"])
 @pytest.mark.parametrize("mode", ["model", "phenomenon"])
-def test_fidelity_and_characterization_equal_pyg_on_a_graph_task(graph_batch: tuple[GCN, list[Data]], explain: str,
+def test_fidelity_and_characterization_equal_pyg_on_a_graph_task(
+        graph_batch: tuple[GCN, list[Data]], explain: str,
         mode: Literal["model", "phenomenon"]) -> None:
     model, graphs = graph_batch
     labels = torch.arange(len(graphs)) % 3  # a "phenomenon": labels not the predictions
