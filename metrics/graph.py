@@ -101,14 +101,15 @@ class _Finite:
 
 
 def binarize(values: torch.Tensor, *, top_k: int | None = None,
-             threshold: float | None = None) -> torch.Tensor:
+             threshold: float | None = None, soft_mask: bool = False) -> torch.Tensor:
     """The hard explanation (bool, same shape) of unit values ``values`` (..., n_units).
 
     ``top_k``: the k highest-valued units of each row (ties go to the earlier unit; all units
     when k exceeds their number). ``threshold``: units whose value is strictly greater (the
     reference code's ``weight > 0.5``). Neither: values already in {0, 1} are used as they are;
-    otherwise a unit belongs to the explanation when its value is positive and at least half the
-    row's largest value (a soft mask whose largest value is 1 is then thresholded at 0.5).
+    a soft mask (``soft_mask=True``: values that are not shares of the output, such as
+    GNNExplainer's) in [0, 1] keeps the units above 0.5; any other values (attributions) keep
+    the units that are positive and at least half the row's largest value.
     """
     if top_k is not None:
         k = min(int(top_k), int(values.shape[-1]))
@@ -119,6 +120,8 @@ def binarize(values: torch.Tensor, *, top_k: int | None = None,
         return values > threshold
     if bool(((values == 0) | (values == 1)).all()):
         return values == 1
+    if soft_mask and bool(((values >= 0) & (values <= 1)).all()):
+        return values > 0.5
     top = values.amax(-1, keepdim=True)
     return (values > 0) & (values >= 0.5 * top)
 
@@ -175,8 +178,11 @@ class RobustFidelity(Metric):
         Binarise by keeping the k highest-valued units (at least 1).
     threshold : float, optional
         Binarise by keeping the units whose value is strictly greater than ``threshold``.
-        With neither ``top_k`` nor ``threshold``: values in {0, 1} are used as they are; other
-        values keep the units that are positive and at least half the example's largest value.
+        With neither ``top_k`` nor ``threshold``: values in {0, 1} are used as they are; masks
+        in [0, 1] (explanations that do not multiply by the inputs, such as GNNExplainer's)
+        keep the units above 0.5 (the reference code's rule); attributions (integrated
+        gradients, occlusion, Shapley values, whose scale follows the model's output) keep the
+        units that are positive and at least half the example's largest value.
 
     Notes
     -----
@@ -236,7 +242,8 @@ class RobustFidelity(Metric):
         gens = example_generators(rng, n)
         hard, keeps = [], []
         for row in rows(explanation):
-            e = binarize(row.values, top_k=self.top_k, threshold=self.threshold)  # (o, d)
+            e = binarize(row.values, top_k=self.top_k, threshold=self.threshold,
+                         soft_mask=not explanation.multiplies_by_inputs)  # (o, d)
             d = row.n_features
             gen = gens[row.index]
             drop = (torch.rand(o, m, d, generator=gen) < self.alpha1) & e[:, None]

@@ -524,3 +524,29 @@ def test_fidelity_equals_pyg_on_a_node_task() -> None:
     torch.testing.assert_close(res.extras["fid_plus"][:, 0], want[:, 0], rtol=0, atol=0)
     torch.testing.assert_close(res.extras["fid_minus"][:, 0], want[:, 1], rtol=0, atol=0)
     assert 0 < float(want.mean()) < 1
+
+
+def test_default_binarisation_of_a_soft_mask_is_the_reference_threshold(linear_case: Case
+                                                                          ) -> None:
+    model, exp = linear_case
+    soft = torch.linspace(0.02, 0.7, exp.n_features)  # in [0, 1], largest 0.7
+    as_mask = dataclasses.replace(exp, values=soft.reshape(1, 1, -1), multiplies_by_inputs=False)
+    as_attr = dataclasses.replace(exp, values=soft.reshape(1, 1, -1))
+    assert exp.multiplies_by_inputs  # integrated gradients: shares of f(x) - f(baseline)
+    size_mask = robust(as_mask, model, n_samples=2).extras["explanation_size"]
+    size_attr = robust(as_attr, model, n_samples=2).extras["explanation_size"]
+    assert int(size_mask[0, 0]) == int((soft > 0.5).sum())
+    assert int(size_attr[0, 0]) == int((soft >= 0.35).sum())
+    assert int(size_mask[0, 0]) < int(size_attr[0, 0])
+    assert binarize(soft[None], soft_mask=True).tolist() == [(soft > 0.5).tolist()]
+
+
+def test_a_gnnexplainer_mask_is_thresholded_at_one_half() -> None:
+    if "gnnexplainer" not in xai.METHODS.names():
+        pytest.skip("gnnexplainer is not registered")
+    model = Toy("linear")
+    exp = xai.explain(model, house(), method="gnnexplainer", explain="edges", epochs=30,
+                      random_state=0)
+    assert not exp.multiplies_by_inputs
+    res = robust(exp, model, n_samples=2)
+    assert int(res.extras["explanation_size"][0, 0]) == int((exp.values[0, 0] > 0.5).sum())
