@@ -294,7 +294,6 @@ class RobustFidelity(Metric):
         extras: dict[str, Any] = {
             **prob, "accuracy": acc, "stderr": err, "explanation_size": size,
             "n_model_calls": n_calls, "n_rows": sum(int(k.shape[0]) for k in keeps),
-            "alpha1": self.alpha1, "alpha2": self.alpha2,
         }
         return prob["fid_delta"].clone(), extras
 
