@@ -394,7 +394,7 @@ def _feature_space(folder: Path, i: int, state: Mapping[str, Any],
                               names=state["names"], context=context,
                               columns=None if columns is None else tuple(columns))
     need(kind in _TEXT_KINDS, f"has kind {_short(kind)}, not one of 'TensorFeatures', "
-         f"'MultiTensorFeatures', {', '.join(map(repr, _TEXT_KINDS))} or 'NamedFeatures'")
+         f"'MultiTensorFeatures', {', '.join(map(repr, [*_TEXT_KINDS, *_GRAPH_KINDS]))} or 'NamedFeatures'")
     tensors = {k[len("tensors."):]: v for k, v in t.items()}
     ids = tensor("tensors.input_ids", 1)
     need(all(v.dim() == 1 and v.shape[0] == ids.shape[0] for v in tensors.values()),

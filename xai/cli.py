@@ -257,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_score(add: Any) -> None:
     sc = add("score", help="explain and evaluate a whole data set into Parquet/JSONL")
     sc.add_argument("--model", required=True,
-                    help="demo-credit, demo-sentiment, a Hugging Face model folder, a .skops "
-                         "file, or package.module:function")
+                    help="demo-credit, demo-sentiment, a graph demo model (gcn-ba2motifs, "
+                         "gin-ba2motifs, gcn-mutag, gin-mutag), a Hugging Face model folder, a "
+                         ".skops file, or package.module:function")
     sc.add_argument("--data", required=True,
                     help="CSV/JSONL/Parquet file, a datasets.Dataset folder, or (graph models) "
                          "a folder in TU format")

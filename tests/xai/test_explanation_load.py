@@ -143,7 +143,7 @@ def test_wrong_metadata_types_are_refused(exp, tmp_path):
         "feature": (lambda m: m["features"][2].update(kind="Pixels"),
                     "features[2] in explanation.json has kind 'Pixels', not one of "
                     "'TensorFeatures', 'MultiTensorFeatures', 'TextFeatures', 'TokenFeatures', "
-                    "'WordFeatures' or 'NamedFeatures'"),
+                    "'WordFeatures', 'GraphEdges', 'GraphNodes' or 'NamedFeatures'"),
         "array": (lambda m: m["params"]["baseline"].update(dtype="float99"),
                   "the 'params' field of explanation.json holds an array that cannot be "
                   "rebuilt (data type 'float99' not understood)"),

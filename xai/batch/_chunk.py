@@ -149,7 +149,12 @@ class Scorer:
         return scores, errors
 
     def _row(self, e: Example, method: str, result: Any) -> dict[str, Any]:
-        text = describe_input(e.value)
+        if self.adapter.modality == "graph":
+            from ._graphs import describe_graph
+
+            text: str | None = describe_graph(e.value)
+        else:
+            text = describe_input(e.value)
         if self.job.hash_inputs and text is not None:
             import hashlib
 

@@ -260,10 +260,6 @@ def describe_input(value: Any) -> str | None:
         return json.dumps({str(k): _json_cell(v) for k, v in value.items()}, default=str)
     if isinstance(value, list):
         return json.dumps([_json_cell(v) for v in value], default=str)
-    if hasattr(value, "edge_index") or hasattr(value, "node"):  # a graph, or a node of one
-        from ._graphs import describe_graph
-
-        return describe_graph(value)
     return repr(value)
 
 

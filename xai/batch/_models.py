@@ -18,14 +18,18 @@ from ..exceptions import InvalidParameterError, MissingDependencyError, Unsuppor
 
 __all__ = ["DEMO_MODELS", "LoadedModel", "ModelFactory", "load_model"]
 
-#: Names of the embedded demo models.
+#: Names of the embedded demo models (the graph ones need the ``[graph]`` extra).
 DEMO_MODELS: tuple[str, ...] = ("demo-credit", "demo-sentiment")
+#: The embedded GNNs of :mod:`xai.demo.graphs` (GCN and GIN on BA-2Motifs and MUTAG).
+GRAPH_DEMO_MODELS: tuple[str, ...] = ("gcn-ba2motifs", "gin-ba2motifs", "gcn-mutag",
+                                      "gin-mutag")
 
 PICKLE_SUFFIXES: tuple[str, ...] = (".pkl", ".pickle", ".joblib")
 #: Weight files of a Hugging Face folder that are pickles (refused: only safetensors load).
 PICKLED_WEIGHTS: tuple[str, ...] = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_FIX = ("Use demo-credit, demo-sentiment, a Hugging Face model folder, a .skops file, or a "
+_FIX = ("Use demo-credit, demo-sentiment, a graph demo model (gcn-ba2motifs, gin-ba2motifs, "
+        "gcn-mutag, gin-mutag), a Hugging Face model folder, a .skops file, or a "
         "'package.module:function' that returns a model.")
 
 
@@ -78,7 +82,8 @@ def load_model(spec: str, *, trust_pickle: bool = False,
     Parameters
     ----------
     spec : str
-        ``"demo-credit"``, ``"demo-sentiment"``, a Hugging Face model folder (with
+        ``"demo-credit"``, ``"demo-sentiment"``, a graph demo model (``"gcn-ba2motifs"``,
+        ``"gin-ba2motifs"``, ``"gcn-mutag"``, ``"gin-mutag"``), a Hugging Face model folder (with
         ``config.json``), a ``.skops`` file, a ``.pkl``/``.joblib`` file (only with
         ``trust_pickle=True``), or ``"package.module:function"`` returning a model (or a
         `LoadedModel`).
@@ -102,6 +107,10 @@ def load_model(spec: str, *, trust_pickle: bool = False,
     """
     if spec in DEMO_MODELS:
         return _load_demo(spec)
+    if spec in GRAPH_DEMO_MODELS:
+        from ..demo.graphs import load_graph_model
+
+        return LoadedModel(load_graph_model(spec), name=spec)
     path = Path(spec)
     if not path.exists():
         if _ENTRY_POINT.match(spec):

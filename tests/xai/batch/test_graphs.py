@@ -118,3 +118,32 @@ def test_bad_graph_data_sets_are_typed_errors(tmp_path: Path, cache: Path) -> No
               show_progress=False)
     with pytest.raises(InvalidParameterError, match="TU format"):
         score(GraphGCN(), [1, 2, 3], Job(methods=["occlusion"]), show_progress=False)
+
+
+@pytest.mark.slow
+def test_xai_score_runs_a_demo_gnn_on_the_vendored_tu_folder(tmp_path: Path, cache: Path) -> None:
+    import pandas as pd
+
+    from xai.cli import main
+    from xai.demo.graphs import MUTAG_DIR, load_graph_model, load_mutag
+
+    out = tmp_path / "scores.parquet"
+    rc = main(["score", "--model", "gcn-mutag", "--data", str(MUTAG_DIR), "--methods",
+               "occlusion", "--metrics", "fidelity", "--out", str(out), "--quiet"])
+    assert rc == 0
+    table = pd.read_parquet(out)
+    graphs = load_mutag()
+    assert len(table) == len(graphs) == 188
+    assert set(table["status"]) == {"ok"}
+    exp = xai.explain(load_graph_model("gcn-mutag"), graphs[7], method="occlusion")
+    torch.testing.assert_close(torch.tensor(table["attributions"][7], dtype=torch.float32),
+                               exp.values[0, 0], atol=1e-5, rtol=0)
+    assert set(table["fidelity"].round(6)) <= {-1.0, 0.0, 1.0}  # fid+ - fid-, accuracies
+
+
+def test_xai_score_flags_a_bad_index(capsys: pytest.CaptureFixture[str]) -> None:
+    from xai.cli import main
+
+    assert main(["score", "--model", "gcn-mutag", "--data", ".", "--index", "1,b",
+                 "--out", "x.parquet"]) == 2
+    assert "--index must be 'all' or comma-separated node ids" in capsys.readouterr().err
