@@ -35,7 +35,7 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
-AREAS: tuple[str, ...] = ("attribution", "metrics", "groups")
+AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -301,7 +301,7 @@ def load_area(name: str) -> Any:
 
 
 #: The peer libraries each area imports, checked before anything runs.
-PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",),
+PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_geometric",),
                                      "attribution": ("captum", "shap", "transformers"),
                                      "metrics": ("captum", "quantus")}
 
