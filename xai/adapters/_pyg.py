@@ -12,7 +12,7 @@ import torch
 
 from .._capabilities import OUTPUT_KINDS, Capability, Modality, OutputKind
 from .._validation import Options, check_param, fmt_value
-from ..exceptions import InvalidInputError, InvalidParameterError
+from ..exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
 from ..features.graph import GraphEdges, GraphNodes, GraphRow, MaskMode
 from ._base import Batch, ModelAdapter
 from ._calls import as_scores, describe_call, model_call, resolve_device
@@ -23,12 +23,13 @@ _EXTRA = "pip install 'posthoc-xai[graph]'"
 
 
 def import_pyg(what: str) -> Any:
-    """``torch_geometric``, or an ImportError that names the extra to install."""
+    """``torch_geometric``, or a MissingDependencyError (an ImportError) that names the extra
+    to install."""
     try:
         import torch_geometric
     except ImportError as err:
         msg = f"{what} needs torch_geometric, which is not installed. Install it with: {_EXTRA}"
-        raise ImportError(msg) from err
+        raise MissingDependencyError(msg) from err
     return torch_geometric
 
 

@@ -294,3 +294,22 @@ def test_the_adapter_is_chosen_by_the_rule_table_and_records_its_options() -> No
     assert exp.modality == "graph"
     assert exp.model_info.details["explain"] == "nodes"
     assert exp.model_info.output_kind == "logits"
+
+
+def test_everything_imports_without_pyg_and_the_error_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch_geometric'] = None\n"
+        "import torch, xai, metrics, xai.batch, xai.cli, xai.plot\n"
+        "class M(torch.nn.Module):\n"
+        "    def forward(self, x, edge_index): return x\n"
+        "try:\n"
+        "    xai.adapters.PyGAdapter(M())\n"
+        "except xai.MissingDependencyError as err:\n"
+        "    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == ("PyGAdapter needs torch_geometric, which is not installed. "
+                                  "Install it with: pip install 'posthoc-xai[graph]'")
