@@ -126,8 +126,13 @@ def test_credit_json_round_trip_is_exact(credit_fresh: CreditTrainingResult) -> 
         rebuilt.predict_proba(X), credit_fresh.pipeline.predict_proba(X), rtol=0, atol=1e-12
     )
     shipped_files = sorted(p.name for p in WEIGHTS_DIR.iterdir())
-    assert shipped_files == [
+    assert shipped_files == [  # no pickles: JSON and safetensors only
         "credit_model.json",
+        "gcn_ba2motifs.safetensors",
+        "gcn_mutag.safetensors",
+        "gin_ba2motifs.safetensors",
+        "gin_mutag.safetensors",
+        "graph_training_report.json",
         "sentiment_head.safetensors",
         "training_report.json",
     ]
