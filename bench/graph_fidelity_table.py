@@ -9,7 +9,7 @@ truth), ``xai.demo.graphs.fidelity_alignment`` degrades the ground truth at
 Spearman correlation with the edit distance, averaged over β2. Writes the figures, the paper's
 rows and the settings to ``docs/graph_fidelity.json`` (quoted by ``docs/graph_fidelity.md``).
 
-    python bench/graph_fidelity_table.py                 # the committed settings
+    python bench/graph_fidelity_table.py                 # the committed settings (~2.5 min on 2 cores)
     python bench/graph_fidelity_table.py --graphs 10 --candidates 2 --samples 20 --out /tmp/t.json
 """
 
