@@ -35,7 +35,8 @@ NO_DIRECTION = {
 }
 
 #: Metrics whose scores depend on the seed (random subsets, perturbations or neighbours).
-RANDOM = {"faithfulness_correlation", "infidelity", "max_sensitivity", "avg_sensitivity"}
+RANDOM = {"faithfulness_correlation", "infidelity", "max_sensitivity", "avg_sensitivity",
+          "robust_fidelity"}
 SEEDED = {name: name not in RANDOM for name in METRICS.names()}
 
 

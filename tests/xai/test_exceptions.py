@@ -333,8 +333,9 @@ def test_unfitted_sklearn_estimator():
 
 def test_unsupported_model_object():
     msg = ("Cannot explain an object of type int. Supported models: transformers model + "
-           "tokenizer; transformers pipeline; fitted scikit-learn estimator; torch.nn.Module; "
-           "callable; or a ModelAdapter instance.")
+           "tokenizer; transformers pipeline; fitted scikit-learn estimator; torch_geometric GNN (a "
+           "module with MessagePassing layers); torch.nn.Module; callable; or a ModelAdapter "
+           "instance.")
     with _raises(UnsupportedModelError, msg):
         xai.explain(3, X2)
 

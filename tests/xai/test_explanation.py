@@ -270,5 +270,5 @@ def test_getitem_refuses_out_of_range_sequences_and_other_types():
 def test_plot_with_an_unknown_kind_is_refused():
     with pytest.raises(xai.InvalidParameterError, match=re.escape(
             "The 'kind' parameter of Explanation.plot must be a str among {'auto', 'bar', "
-            "'heatmap', 'text'}. Got 'pie' instead.")):
+            "'graph', 'heatmap', 'text'}. Got 'pie' instead.")):
         tabular().plot("pie")

@@ -93,6 +93,52 @@ def _text() -> tuple[Any, Explanation]:
     return (model, tokenizer), explain((model, tokenizer), texts, method="occlusion", target=0)
 
 
+class _MotifCounter(torch.nn.Module):
+    """A graph classifier that reads only its motif: p = sigmoid(c / 2 - 3.5) with c the
+    directed edges between motif nodes (node feature 0 is 1 on the motif), so class 1 needs all
+    4 motif edges (c = 8) and any edge outside the motif does nothing. Returns (1 - p, p)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torch_geometric.nn import SimpleConv
+
+        self.conv = SimpleConv(aggr="sum")
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                batch: torch.Tensor | None = None) -> torch.Tensor:
+        from torch_geometric.nn import global_add_pool
+
+        flag = x[:, :1]
+        c = global_add_pool(flag * self.conv(flag, edge_index), batch)
+        p = torch.sigmoid(c / 2 - 3.5)
+        return torch.cat([1 - p, p], 1)
+
+
+def _graph() -> tuple[Any, Explanation]:
+    """Three graphs, each a 4-node motif ring plus other edges, explained over their edges by
+    the motif's mask: 1 on the 4 motif edges, 0 elsewhere (the exact explanation of a model
+    that reads only the motif)."""
+    from torch_geometric.data import Data
+    from torch_geometric.utils import to_undirected
+
+    graphs = []
+    for g, n in enumerate((7, 8, 9)):
+        ring = [(k, (k + 1) % 4) for k in range(4)]
+        rest = [(k, k + 1) for k in range(3, n - 1)] + [(n - 1, 0), (1, n - 2 - g % 2)]
+        edges = to_undirected(torch.tensor(ring + rest).T, num_nodes=n)
+        x = torch.zeros(n, 2)
+        x[:4, 0] = 1.0
+        x[:, 1] = torch.arange(n) / n
+        graphs.append(Data(x=x, edge_index=edges))
+    model = _MotifCounter()
+    exp = explain(model, graphs, method="occlusion", target=1)
+    values = torch.zeros_like(exp.values)
+    for i, fs in enumerate(exp.features):
+        ends = fs.row.unit_edges()  # type: ignore[attr-defined]  # GraphEdges
+        values[i, 0, :fs.n_features] = ((ends < 4).all(1)).float()
+    return model, dataclasses.replace(exp, values=values)
+
+
 @functools.cache
 def _built(make: Callable[[], tuple[Any, Explanation]]) -> tuple[Any, Explanation]:
     return make()
@@ -137,8 +183,9 @@ class MetricFixture:
 
 
 def metric_fixtures() -> tuple[MetricFixture, ...]:
-    """A linear regressor and a logistic classifier with exact attributions, and a tiny BERT
-    classifier explained by occlusion when transformers is installed."""
+    """A linear regressor and a logistic classifier with exact attributions, a tiny BERT
+    classifier explained by occlusion when transformers is installed, and a graph classifier
+    that reads only a motif, explained by the motif's mask, when torch_geometric is."""
     out = [MetricFixture("linear", functools.partial(_exact, _linear_model(), 0), exact=True),
            MetricFixture("logistic", functools.partial(_exact, _Logistic(), 1), exact=True)]
     try:
@@ -147,6 +194,11 @@ def metric_fixtures() -> tuple[MetricFixture, ...]:
     except ImportError:
         return tuple(out)
     out.append(MetricFixture("text_bert", _text, atol=1e-4, rtol=1e-4))
+    try:
+        import torch_geometric  # noqa: F401
+    except ImportError:
+        return tuple(out)
+    out.append(MetricFixture("graph_motif", _graph, exact=True))
     return tuple(out)
 
 

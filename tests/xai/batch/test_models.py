@@ -82,8 +82,9 @@ def test_a_missing_model_names_the_value_and_the_fix():
     assert info.value.parameter == "model"
     assert str(info.value) == (
         "The model 'models/credit-v2.skops' is not a demo model name, an existing file or "
-        "folder, or a 'module:function' entry point. Use demo-credit, demo-sentiment, a Hugging "
-        "Face model folder, a .skops file, or a 'package.module:function' that returns a model.")
+        "folder, or a 'module:function' entry point. Use demo-credit, demo-sentiment, a graph "
+        "demo model (gcn-ba2motifs, gin-ba2motifs, gcn-mutag, gin-mutag), a Hugging Face model "
+        "folder, a .skops file, or a 'package.module:function' that returns a model.")
 
 
 def test_entry_point_specs():
