@@ -144,12 +144,30 @@ def _mean_over_examples(t: torch.Tensor) -> torch.Tensor:
     return t.float().mean(0)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _GraphClassMetric(Metric):
+    """A fidelity of graph-classifier explanations: needs the model's class scores."""
+
+    higher_is_better: ClassVar[bool] = True
+    category: ClassVar[Category] = "fidelity"
+    modalities: ClassVar[frozenset[str]] = frozenset({"graph"})
+    feature_spaces: ClassVar[tuple[type, ...]] = (GraphEdges, GraphNodes)
+    reference: ClassVar[str] = "Amara et al. 2022, arXiv:2206.09677"
+    #: The metric's name in the message of an explanation it cannot score.
+    label: ClassVar[str]
+
+    @classmethod
+    def why_not(cls, explanation: xai.Explanation) -> str | None:
+        reason = super().why_not(explanation)
+        return reason if reason is not None else _probability_reason(explanation, cls.label)
+
+
 # -- robust fidelity -------------------------------------------------------------------------------
 
 
 @register_metric("robust_fidelity")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RobustFidelity(Metric):
+class RobustFidelity(_GraphClassMetric):
     """Robust fidelity of an edge explanation (Zheng et al., ICLR 2024): Fid+, Fid- and Fid_Delta
     on stochastically thinned explanation and complement edge sets.
 
@@ -207,9 +225,6 @@ class RobustFidelity(Metric):
            https://arxiv.org/abs/2310.01820
     """
 
-    higher_is_better: ClassVar[bool] = True
-    category: ClassVar[Category] = "fidelity"
-    modalities: ClassVar[frozenset[str]] = frozenset({"graph"})
     feature_spaces: ClassVar[tuple[type, ...]] = (GraphEdges,)
     reference: ClassVar[str] = "Zheng et al. 2024, arXiv:2310.01820"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
@@ -230,11 +245,7 @@ class RobustFidelity(Metric):
         super().__post_init__()
         _one_rule(self)
 
-    @classmethod
-    def why_not(cls, explanation: xai.Explanation) -> str | None:
-        reason = super().why_not(explanation)
-        return reason if reason is not None else _probability_reason(explanation,
-                                                                       "robust fidelity")
+    label: ClassVar[str] = "robust fidelity"
 
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -356,7 +367,7 @@ def _pyg_fidelity(explanation: xai.Explanation, adapter: ModelAdapter, mode: str
 
 @register_metric("fidelity")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Fidelity(Metric):
+class Fidelity(_GraphClassMetric):
     """PyG's fidelity of a graph explanation (GraphFramEx, Amara et al. 2022), equal to
     ``torch_geometric.explain.metric.fidelity`` on the same model, graph and masks.
 
@@ -396,21 +407,13 @@ class Fidelity(Metric):
            https://arxiv.org/abs/2206.09677
     """
 
-    higher_is_better: ClassVar[bool] = True
-    category: ClassVar[Category] = "fidelity"
-    modalities: ClassVar[frozenset[str]] = frozenset({"graph"})
-    feature_spaces: ClassVar[tuple[type, ...]] = (GraphEdges, GraphNodes)
-    reference: ClassVar[str] = "Amara et al. 2022, arXiv:2206.09677"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "mode": [Options({"model", "phenomenon"})],
     }
 
     mode: Literal["model", "phenomenon"] = "model"
 
-    @classmethod
-    def why_not(cls, explanation: xai.Explanation) -> str | None:
-        reason = super().why_not(explanation)
-        return reason if reason is not None else _probability_reason(explanation, "fidelity")
+    label: ClassVar[str] = "fidelity"
 
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -431,7 +434,7 @@ def characterization(fid_plus: torch.Tensor, fid_minus: torch.Tensor, pos_weight
 
 @register_metric("characterization")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Characterization(Metric):
+class Characterization(_GraphClassMetric):
     """PyG's characterization score (GraphFramEx): the weighted harmonic mean of fid+ and
     1 - fid- of :class:`Fidelity`::
 
@@ -463,11 +466,6 @@ class Characterization(Metric):
     .. [1] Amara et al., "GraphFramEx", LoG 2022, https://arxiv.org/abs/2206.09677
     """
 
-    higher_is_better: ClassVar[bool] = True
-    category: ClassVar[Category] = "fidelity"
-    modalities: ClassVar[frozenset[str]] = frozenset({"graph"})
-    feature_spaces: ClassVar[tuple[type, ...]] = (GraphEdges, GraphNodes)
-    reference: ClassVar[str] = "Amara et al. 2022, arXiv:2206.09677"
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {
         "pos_weight": [Interval(float, 0, 1, closed="both")],
         "neg_weight": [Interval(float, 0, 1, closed="both")],
@@ -490,11 +488,7 @@ class Characterization(Metric):
             raise InvalidParameterError(msg, owner=owner, parameter="neg_weight",
                                         value=self.neg_weight)
 
-    @classmethod
-    def why_not(cls, explanation: xai.Explanation) -> str | None:
-        reason = super().why_not(explanation)
-        return reason if reason is not None else _probability_reason(explanation,
-                                                                       "characterization")
+    label: ClassVar[str] = "characterization"
 
     def _score(self, explanation: xai.Explanation, adapter: ModelAdapter, rng: torch.Generator,
                *, batch_size: int) -> tuple[torch.Tensor, dict[str, Any]]:
