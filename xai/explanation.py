@@ -420,14 +420,18 @@ class Explanation:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``path/explanation.json`` (metadata) and ``path/values.safetensors`` (tensors).
 
-        Everything but ``features`` and ``inputs`` is saved (they hold the model's feature
-        spaces, which cannot be); non-JSON parameter values are stored as their ``repr``.
+        The inputs and the feature spaces are saved with their state (tensor, multi-tensor,
+        text, token, word and graph features), so a loaded explanation can be scored by the
+        metrics like the live one; a feature space of another kind is saved by its names (it
+        loads as :class:`~xai.features.NamedFeatures`). Non-JSON parameter values are stored as
+        their ``repr``.
         """
         save_explanation(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Explanation:
-        """Read what :meth:`save` wrote. ``features`` and ``inputs`` are not restored.
+        """Read what :meth:`save` wrote, inputs and feature spaces included (files of format
+        version 1 or 2 have neither: their features load as ``NamedFeatures``).
 
         Raises
         ------
