@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,26 +140,6 @@ def load_ba2motifs(n_graphs: int = 1000, *, seed: int = 0) -> list[Any]:
     return graphs
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "posthoc-xai" / "mutag"
-
-
-def _mutag_root() -> Path:
-    """A writable TUDataset root holding the vendored raw files (PyG writes ``processed/`` next
-    to ``raw/``; the package folder may be read-only)."""
-    source = MUTAG_DIR / "MUTAG" / "raw"
-    root = _cache_dir()
-    raw = root / "MUTAG" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.glob("MUTAG_*.txt")):
-        target = raw / path.name
-        if not target.is_file() or target.stat().st_size != path.stat().st_size:
-            shutil.copyfile(path, target)
-            shutil.rmtree(root / "MUTAG" / "processed", ignore_errors=True)
-    return root
-
-
 def nitro_edge_mask(data: Any) -> torch.Tensor:
     """Bool mask over ``data.edge_index``: the N–O bonds of nitro groups (both directions).
 
@@ -193,11 +171,10 @@ def load_mutag() -> list[Any]:
         ones.
     """
     _pyg("load_mutag")
-    from torch_geometric.datasets import TUDataset
+    from ..batch._graphs import read_tu  # the TU reader of batch scoring: a cached copy
 
-    dataset = TUDataset(str(_mutag_root()), "MUTAG")
     graphs = []
-    for g in dataset:
+    for g in read_tu(MUTAG_DIR):
         g.edge_mask = nitro_edge_mask(g)
         graphs.append(g)
     return graphs
