@@ -42,6 +42,14 @@ What it found (December 2026, this machine, Python 3.11, no commercial solver li
 * reachml at the spec's commit ``b3f09df`` (source tree from the GitHub snapshot, same venv,
   CPLEX community edition) passes all 12 of its scorer tests and every case below.
 * reachml's ``SamplingScorer`` draws from numpy's global RNG; this script seeds it per case.
+  Its sampled scores sit within 4 SE of the closed forms (largest gap 0.04 at n=500).
+* ``--compare`` with our ``xai.explain(..., method="responsiveness")`` (first run against the
+  recourse core while it was still uncommitted, 2026-12-05): every discrete case equals reachml
+  ``b3f09df``'s enumeration and the expected value up to float32 rounding (largest difference
+  2.4e-08); it differs from PyPI 0.2.0a1 exactly where 0.2.0a1 misses the known answers
+  (0.5 / 0.75 on RS-5/6/7). CT-1 (sampling, n=500): ours 0.31, reachml 0.28, exact 0.3.
+  Time for the 2-4 points of a case: ours 2-9 ms, reachml 3-80 ms (CPLEX MIPs on the
+  thermometer, one-hot and linkage partitions), both on this machine's CPU.
 """
 
 from __future__ import annotations
@@ -387,7 +395,9 @@ def compare(paths: list[str]) -> int:
     header = f"{'case':14} {'point':14} {'expected':22}"
     for j, _ in enumerate(records):
         header += f" {'reachml#' + str(j) + ' enum':22} {'reachml#' + str(j) + ' sample':22}"
-    header += f" {'ours':22} {'|ours-reachml|':>14} {'|ours-exp|':>10} {'tol':>6} ok"
+    header += f" {'ours':22}"
+    header += "".join(f" {'|ours-#' + str(j) + '|':>10}" for j, _ in enumerate(records))
+    header += f" {'|ours-exp|':>10} {'tol':>6} ok"
     print(header)
     worst_ok = True
     for case in cases():
@@ -395,7 +405,7 @@ def compare(paths: list[str]) -> int:
         discrete = case["scorers"] != ["sample"]
         for i, (p, exp) in enumerate(zip(case["points"], case["expected"], strict=True)):
             line = f"{case['id']:14} {_fmt(p):14} {_fmt(exp):22}"
-            diffs = []
+            diffs: list[float | None] = []
             for r in records:
                 res = r["cases"].get(case["id"], {})
                 for method in ("enumerate", "sample"):
@@ -406,26 +416,27 @@ def compare(paths: list[str]) -> int:
                         line += f" {'ERR':22}"
                     else:
                         line += f" {_fmt(cell['scores'][i]):22}"
-                        if ours is not None:
-                            diffs.append(_maxdiff(ours[i], cell["scores"][i]))
+                # per run: ours vs reachml's exact scorer (enumeration), else its sampler
+                best = res.get("enumerate") or res.get("sample") or {}
+                diffs.append(_maxdiff(ours[i], best["scores"][i])
+                             if ours is not None and "scores" in best else None)
             mine = ours[i] if ours is not None else None
             d_exp = _maxdiff(mine, exp)
-            tol = 1e-9 if discrete else _sampling_tol(exp)
+            tol = 1e-6 if discrete else _sampling_tol(exp)  # our values are float32
             ok = d_exp is not None and d_exp <= tol
             worst_ok &= ok or not has_ours
-            dr = max((d for d in diffs if d is not None), default=None)
             line += (f" {_fmt(mine) if mine is not None else ('ERR' if err else '-'):22}"
-                     f" {'-' if dr is None else f'{dr:.3g}':>14}"
-                     f" {'-' if d_exp is None else f'{d_exp:.3g}':>10} {tol:6.3g}"
+                     + "".join(f" {'-' if d is None else f'{d:.3g}':>10}" for d in diffs)
+                     + f" {'-' if d_exp is None else f'{d_exp:.3g}':>10} {tol:6.3g}"
                      f" {'yes' if ok else ('-' if not has_ours else 'NO')}")
             print(line)
         if has_ours and err:
             print(f"    ours failed on {case['id']}: {err}")
         elif has_ours:
             print(f"    ours: {secs * 1e3:.1f} ms for {len(case['points'])} points")
-    print("\n|ours-reachml| is the largest difference over every reachml column of the row; "
-          "'ok' checks ours against the expected value (exact for discrete cases, 4 SE for "
-          f"sampling at n={N_SAMPLES}).")
+    print("\n|ours-#j|: largest difference from reachml run j's enumeration (its sampler where "
+          "it has no enumeration, CT-1); 'ok' checks ours against the expected value (exact up to float32 rounding for "
+          f"discrete cases, 4 SE for sampling at n={N_SAMPLES}).")
     return 0 if worst_ok else 1
 
 
