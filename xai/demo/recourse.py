@@ -191,7 +191,7 @@ def german_action_set(X: pd.DataFrame) -> Any:
       ``Thermometer(..., step_direction=+1)`` (open an account, then raise its balance; never
       go down a level), with both features increase-only as in ``complex_1D``.
 
-    With this set only 8 of the 36 features can be acted on.
+    With this set only 9 of the 36 features can be acted on (27 are immutable).
 
     Parameters
     ----------
