@@ -54,7 +54,8 @@ def _codes(column: str, *texts: str) -> list[int]:
 
 def _is(raw: pd.DataFrame, column: str, *texts: str) -> np.ndarray:
     """0/1 column: whether ``raw[column]`` holds one of the categories ``texts``."""
-    return raw[column].isin(_codes(column, *texts)).to_numpy(dtype=np.float64)
+    out: np.ndarray = raw[column].isin(_codes(column, *texts)).to_numpy(dtype=np.float64)
+    return out
 
 
 def load_german_recourse() -> tuple[pd.DataFrame, np.ndarray]:
