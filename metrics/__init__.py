@@ -21,6 +21,7 @@ from .faithfulness import (
 )
 from .graph import Characterization, Fidelity, RobustFidelity
 from .infidelity import Infidelity
+from .responsiveness import Responsiveness
 from .sensitivity import AvgSensitivity, MaxSensitivity
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "MaxSensitivity",
     "Metric",
     "MetricResult",
+    "Responsiveness",
     "RobustFidelity",
     "Sufficiency",
     "compare",

@@ -82,6 +82,9 @@ class Metric(ABC):
     feature_spaces: ClassVar[tuple[type, ...]] = ()
     modalities: ClassVar[frozenset[str]] = frozenset({"tabular", "image", "text"})
     reference: ClassVar[str] = ""
+    #: Parameters without a usable default (``action_set``): the metric joins the default list
+    #: of ``evaluate`` only when they are given.
+    needs_params: ClassVar[tuple[str, ...]] = ()
     _constraints: ClassVar[Mapping[str, Sequence[Constraint]]] = {}
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,7 +75,25 @@ def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -
     """A Metric instance from a registry name (UnknownNameError lists the available ones)."""
     if isinstance(metric, Metric):
         return metric
-    return METRICS.get(metric)(**(params or {}))
+    cls = METRICS.get(metric)
+    params = dict(params or {})
+    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in params
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        example = {"action_set": "action_set=xai.ActionSet.from_dataframe(X_train)"}.get(
+            missing[0], f"{missing[0]}=...")
+        msg = (f"The {missing[0]!r} parameter of {cls.__name__} is required: pass it to "
+               f"evaluate ({example}) or configure the metric ({cls.__name__}(...)).")
+        raise InvalidParameterError(msg, owner=cls.__name__, parameter=missing[0])
+    return cls(**params)
+
+
+def _taken(metric: str | Metric, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``params`` that the metric named ``metric`` has fields for (none for an instance)."""
+    if not isinstance(metric, str) or not params:
+        return {}
+    fields = {f.name for f in dataclasses.fields(METRICS.get(metric))}
+    return {k: v for k, v in params.items() if k in fields}
 
 
 def applicable_metrics(exp: xai.Explanation) -> list[str]:
@@ -85,7 +104,7 @@ def applicable_metrics(exp: xai.Explanation) -> list[str]:
 def evaluate(explanation: xai.Explanation, model: Any,
              metrics: str | Metric | Sequence[str | Metric] | None = None, *,
              batch_size: int | str = "auto",
-             random_state: int | torch.Generator | None = None) -> Evaluation:
+             random_state: int | torch.Generator | None = None, **params: Any) -> Evaluation:
     """Score ``explanation`` with each metric.
 
     Parameters
@@ -100,6 +119,10 @@ def evaluate(explanation: xai.Explanation, model: Any,
         Rows per model call.
     random_state : int, torch.Generator or None
         One seed for all metrics; each metric draws from its own generator seeded from it.
+    **params
+        Metric parameters by name (``action_set=actions, top_k=4``), given to every metric named
+        by a string that has a parameter of that name. A parameter that no such metric takes is
+        an InvalidParameterError; a configured Metric instance keeps its own parameters.
 
     Returns
     -------
@@ -108,7 +131,7 @@ def evaluate(explanation: xai.Explanation, model: Any,
     """
     adapter = as_adapter(model, inputs=explanation.inputs)
     out = Evaluation()
-    for metric in _metric_list(explanation, metrics):
+    for metric in _metric_list(explanation, metrics, params):
         seed = random_state if not isinstance(random_state, torch.Generator) else \
             int(torch.randint(0, 2**62, (1,), generator=random_state).item())
         out[metric.name] = metric(explanation, adapter, batch_size=batch_size, random_state=seed)
@@ -116,10 +139,13 @@ def evaluate(explanation: xai.Explanation, model: Any,
 
 
 def _metric_list(explanation: xai.Explanation,
-                 metrics: str | Metric | Sequence[str | Metric] | None) -> list[Metric]:
-    """Metric instances to run; a metric listed twice is refused (results are keyed by name)."""
+                 metrics: str | Metric | Sequence[str | Metric] | None,
+                 params: Mapping[str, Any] | None = None) -> list[Metric]:
+    """Metric instances to run, the named ones made with the ``params`` they take; a metric
+    listed twice is refused (results are keyed by name)."""
+    params = dict(params or {})
     if metrics is None:
-        chosen: list[str | Metric] = list(applicable_metrics(explanation))
+        chosen: list[str | Metric] = list(METRICS.applicable(explanation, params))
     elif isinstance(metrics, str | Metric):
         chosen = [metrics]
     elif isinstance(metrics, Sequence | set | frozenset) and all(
@@ -129,7 +155,16 @@ def _metric_list(explanation: xai.Explanation,
         msg = (f"The 'metrics' parameter of evaluate must be a metric name, a Metric, a list of "
                f"them or None. Got {metrics!r} instead.")
         raise InvalidParameterError(msg, owner="evaluate", parameter="metrics", value=metrics)
-    out = [make_metric(m) for m in chosen]
+    unused = sorted(set(params) - {p for m in chosen if isinstance(m, str)
+                                   for p in _taken(m, params)})
+    if unused:
+        named = [m for m in chosen if isinstance(m, str)]
+        msg = (f"evaluate got the metric parameter {unused[0]!r}, which none of the metrics "
+               f"named by string ({', '.join(named) or 'none'}) takes. Check its spelling, or "
+               "configure the metric that needs it: metrics.METRICS.get(name)(...).")
+        raise InvalidParameterError(msg, owner="evaluate", parameter=unused[0],
+                                    value=params[unused[0]])
+    out = [make_metric(m, _taken(m, params)) for m in chosen]
     names = [m.name for m in out]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -143,14 +178,14 @@ def _metric_list(explanation: xai.Explanation,
 def compare(explanations: Sequence[xai.Explanation] | Mapping[str, xai.Explanation],
             model: Any, metrics: str | Metric | Sequence[str | Metric] | None = None, *,
             names: Sequence[str] | None = None, batch_size: int | str = "auto",
-            random_state: int | torch.Generator | None = None) -> Any:
+            random_state: int | torch.Generator | None = None, **params: Any) -> Any:
     """Methods side by side: one row per explanation, one column per metric (mean score).
 
     Parameters
     ----------
     explanations : sequence of xai.Explanation, or a mapping of label to Explanation
         All must explain the same inputs (same shape and values), else InvalidExplanationError.
-    model, metrics, batch_size, random_state
+    model, metrics, batch_size, random_state, **params
         As in :func:`evaluate`. Every explanation is scored with the same metrics and seed, so
         the perturbations drawn are identical across methods.
     names : sequence of str, optional
@@ -169,7 +204,8 @@ def compare(explanations: Sequence[xai.Explanation] | Mapping[str, xai.Explanati
     check_same_inputs(labelled)
     frames = []
     for label, exp in labelled:
-        res = evaluate(exp, model, metrics, batch_size=batch_size, random_state=random_state)
+        res = evaluate(exp, model, metrics, batch_size=batch_size, random_state=random_state,
+                       **params)
         frames.append(res.summary().assign(method=label))
     table = pd.concat(frames, ignore_index=True)
     out = table.pivot(index="method", columns="metric", values="mean")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from xai.extend import Registry
@@ -27,10 +28,13 @@ class MetricRegistry(_MetricRegistryBase):
     the metrics that would apply) never calls up into ``metrics.evaluate``.
     """
 
-    def applicable(self, explanation: xai.Explanation) -> list[str]:
-        """Registered metrics that can score ``explanation`` (and do not re-run the method)."""
+    def applicable(self, explanation: xai.Explanation,
+                   given: Collection[str] = ()) -> list[str]:
+        """Registered metrics that can score ``explanation`` (and do not re-run the method);
+        a metric with required parameters (``needs_params``) only when they are in ``given``."""
         return [name for name in self.names() if self.get(name).applies_to(explanation)
-                and not self.get(name).needs_reexplain]
+                and not self.get(name).needs_reexplain
+                and set(self.get(name).needs_params) <= set(given)]
 
 
 METRICS: MetricRegistry = MetricRegistry("metric")

@@ -32,11 +32,14 @@ NO_DIRECTION = {
     # own values (exact or shuffled) do not enter the score
     "max_sensitivity": "re-explains: scores the method, not the values",
     "avg_sensitivity": "re-explains: scores the method, not the values",
+    # whether the top reasons are features a person can act on, not whether they are the
+    # model's reasons: a shuffled explanation may name more actionable features
+    "responsiveness": "scores actionability, not faithfulness",
 }
 
 #: Metrics whose scores depend on the seed (random subsets, perturbations or neighbours).
 RANDOM = {"faithfulness_correlation", "infidelity", "max_sensitivity", "avg_sensitivity",
-          "robust_fidelity"}
+          "robust_fidelity", "responsiveness"}
 SEEDED = {name: name not in RANDOM for name in METRICS.names()}
 
 

@@ -60,14 +60,30 @@ from .methods import (
     Lime,
     Method,
     Occlusion,
+    Responsiveness,
     ShapleySampling,
     Smoothed,
     TextGenSHAP,
+)
+from .recourse import (
+    ActionElement,
+    ActionSet,
+    DirectionalLinkage,
+    IfThen,
+    OneHot,
+    Thermometer,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionElement",
+    "ActionSet",
+    "DirectionalLinkage",
+    "IfThen",
+    "OneHot",
+    "Responsiveness",
+    "Thermometer",
     "METHODS",
     "OLM",
     "Batch",

@@ -141,7 +141,8 @@ def make_method(name: str, params: Mapping[str, Any],
     missing = [n for n, f in fields.items() if n not in params and
                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        msg = f"The {missing[0]!r} parameter of {cls.__name__} is required."
+        msg = (f"The {missing[0]!r} parameter of {cls.__name__} is required: pass "
+               f"{missing[0]}=... to xai.explain (see help(xai.{cls.__name__})).")
         raise InvalidParameterError(msg, owner=cls.__name__, parameter=missing[0])
     return cls(**params)
 

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration)
     lime,
     occlusion,
     olm,
+    responsiveness,
     shapley_sampling,
     smoothed,
     textgenshap,
@@ -22,11 +23,13 @@ from .kernel_shap import KernelShap
 from .lime import Lime
 from .occlusion import Occlusion
 from .olm import OLM
+from .responsiveness import Responsiveness
 from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 from .textgenshap import TextGenSHAP
 
 __all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "GNNExplainer",
            "InputMarginalization",
-           "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "ShapleySampling",
+           "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "Responsiveness",
+           "ShapleySampling",
            "Smoothed", "TextGenSHAP"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..methods import OLM, InputMarginalization, Method
+from ..methods import OLM, InputMarginalization, Method, Responsiveness
+from ..recourse import ActionElement, ActionSet
 from ._toys import UniformResampler
 
 __all__ = ["TEST_PARAMS", "params_for"]
@@ -27,11 +28,22 @@ def _input_marginalization() -> list[dict[str, Any]]:
     return [{"resampler": UniformResampler()}]
 
 
+def toy_action_set(n_features: int = 5) -> ActionSet:
+    """Every feature of the toy inputs (standard normal) actionable over [-5, 5], floats."""
+    return ActionSet([ActionElement(f"x{j}", lb=-5.0, ub=5.0) for j in range(n_features)])
+
+
+def _responsiveness() -> list[dict[str, Any]]:
+    return [{"action_set": toy_action_set(), "n_samples": 16},
+            {"action_set": toy_action_set(), "n_samples": 8, "find_fixed": False}]
+
+
 #: Parameter sets of the built-in methods that need a test fake, by class (built on each call,
 #: so that no check shares a fake with another).
 TEST_PARAMS: dict[type[Method], Callable[[], list[dict[str, Any]]]] = {
     OLM: _olm,
     InputMarginalization: _input_marginalization,
+    Responsiveness: _responsiveness,
 }
 
 
