@@ -113,8 +113,7 @@ class Responsiveness(Method):
         actions = self.action_set
         x = batch.inputs.detach().cpu().numpy().astype(np.float64)
         order = actions.align(batch.columns, x.shape[1])
-        xa = x[:, order]
-        actions.check_data(xa)
+        xa = actions.check_data(x[:, order])
         seed = int_seed(rng)
         n, n_out, d = len(x), target.n_outputs, x.shape[1]
         n_model = 1 if target.scores is None else int(target.scores.shape[1])

@@ -347,12 +347,16 @@ class ActionSet:
         return next(tuple(self.names[k] for k in p) for p in self.partitions() if i in p)
 
     # -- data checks -------------------------------------------------------------------------
-    def check_data(self, X: np.ndarray, *, parameter: str = "inputs") -> None:
-        """Raise InvalidInputError when a row of ``X`` (columns in this set's order) breaks a
+    def check_data(self, X: np.ndarray, *, parameter: str = "inputs") -> np.ndarray:
+        """Check the rows of ``X`` (columns in this set's order) and return them snapped to the
+        set: discrete values rounded, floats clipped into their bounds (removing float32
+        rounding, within a 1e-6 relative tolerance). InvalidInputError when a row breaks a
         bound, a type or a constraint: responsiveness is defined from feasible points only."""
+        X = np.array(X, dtype=np.float64)
         for j, el in enumerate(self._elements):
             col = X[:, j]
-            bad = np.flatnonzero((col < el.lb) | (col > el.ub))
+            slack_lo, slack_hi = 1e-6 * max(1.0, abs(el.lb)), 1e-6 * max(1.0, abs(el.ub))
+            bad = np.flatnonzero((col < el.lb - slack_lo) | (col > el.ub + slack_hi))
             if bad.size:
                 i = int(bad[0])
                 msg = (f"Row {i} of {parameter!r} has {el.name} = {col[i]:g}, outside the action "
@@ -361,13 +365,15 @@ class ActionSet:
                        "that covers these rows.")
                 raise InvalidInputError(msg, parameter=parameter, value=float(col[i]))
             if el.discrete:
-                bad = np.flatnonzero(np.mod(col, 1) != 0)
+                bad = np.flatnonzero(np.abs(col - np.round(col)) > 1e-6 * np.maximum(1, abs(col)))
                 if bad.size:
                     i = int(bad[0])
                     msg = (f"Row {i} of {parameter!r} has {el.name} = {col[i]:g}, but the action "
                            f"set says it is {el.variable_type}. Set actions[{el.name!r}]"
                            ".variable_type = 'float' or pass whole values.")
                     raise InvalidInputError(msg, parameter=parameter, value=float(col[i]))
+                col = np.round(col)
+            X[:, j] = np.clip(col, el.lb, el.ub)
         for c in self._constraints:
             idx = [self._index[n] for n in c.names]
             sub = X[:, idx]
@@ -380,6 +386,7 @@ class ActionSet:
                 msg = (f"Row {i} of {parameter!r} breaks {c.describe()} ({shown}; {bad.size} "
                        "row(s) in all). Fix the encoding of these rows or the constraint.")
                 raise InvalidInputError(msg, parameter=parameter, value=i)
+        return X
 
     def align(self, columns: Sequence[str] | None, n_features: int, *,
               parameter: str = "inputs") -> np.ndarray:
@@ -487,8 +494,10 @@ class ActionSet:
 def _matrix(X: Any, names: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
     """Numeric float64 values and column names of a DataFrame or array; typed errors otherwise."""
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
-        non_numeric = [str(c) for c, t in X.dtypes.items() if not np.issubdtype(t, np.number)
-                       and not np.issubdtype(t, np.bool_)]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        non_numeric = [str(c) for c, t in X.dtypes.items()
+                       if not (is_numeric_dtype(t) or is_bool_dtype(t))]
         if non_numeric:
             msg = (f"ActionSet.from_dataframe needs numeric columns; {non_numeric[:5]} are not. "
                    "Encode them first (one-hot or ordinal codes), as the model sees them.")
