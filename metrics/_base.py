@@ -26,6 +26,11 @@ from ._registry import METRICS
 
 __all__ = ["Metric", "MetricResult"]
 
+#: Methods whose values are not attributions, with what they are: no metric scores them.
+NOT_ATTRIBUTIONS: Mapping[str, str] = {
+    "responsiveness": "probabilities that acting on a feature reaches the target",
+}
+
 Category = Literal["faithfulness", "robustness", "fidelity", "responsiveness", "complexity"]
 
 
@@ -100,6 +105,9 @@ class Metric(ABC):
         lack = cls._unscorable(explanation)
         if lack is not None:
             return lack[0]
+        if explanation.method in NOT_ATTRIBUTIONS:
+            return (f"{explanation.method!r} values are {NOT_ATTRIBUTIONS[explanation.method]}, "
+                    "not attributions; score the explanations whose reasons they check")
         if explanation.modality not in cls.modalities:
             return (f"it scores {', '.join(sorted(cls.modalities))} explanations, not "
                     f"{explanation.modality!r} ones")

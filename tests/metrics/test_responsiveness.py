@@ -176,3 +176,13 @@ def test_grouped_explanations_are_refused():
     exp = xai.explain(model, X[:3], method="occlusion", feature_groups={"a": [0, 1]})
     with pytest.raises(InvalidExplanationError, match="feature groups"):
         metrics.evaluate(exp, model, ["responsiveness"], action_set=actions)
+
+
+def test_responsiveness_values_are_not_scored_as_attributions():
+    actions, _ = setup([[0.0] * 4] * 3)
+    X = np.array([[0.0, 0.0, 1.0, 2.0]])
+    resp = xai.explain(MODEL, X, method="responsiveness", action_set=actions,
+                       adapter_options={"output_kind": "probabilities"})
+    assert metrics.METRICS.applicable(resp, {"action_set"}) == []
+    with pytest.raises(xai.IncompatibleModelError, match="not attributions"):
+        metrics.evaluate(resp, MODEL, ["comprehensiveness"])

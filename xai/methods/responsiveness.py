@@ -53,7 +53,8 @@ class Responsiveness(Method):
     for anyone, as reachml does; the ``responsiveness`` metric leaves them out),
     ``fixed_prediction`` (no feasible action, on any features, found to reach the target),
     ``fixed_search`` (lists: how that was decided; "exhaustive" is a proof, "search" a random
-    and greedy search); and ``n_rows`` (distinct points scored) and ``n_model_calls``.
+    and greedy search); ``limits`` (the caps that decided between enumeration and sampling,
+    and the size of the search); ``n_rows`` (distinct points scored) and ``n_model_calls``.
 
     Parameters
     ----------
@@ -147,6 +148,8 @@ class Responsiveness(Method):
             "enumerated": torch.as_tensor(enumerated), "at_target": torch.as_tensor(at_target),
             "fixed_prediction": torch.as_tensor(fixed), "fixed_search": search,
             "n_rows": torch.tensor(n_rows), "n_model_calls": torch.tensor(n_calls),
+            "limits": {"n_samples": self.n_samples, "max_enumerate": self.max_enumerate,
+                       "max_search": self.max_search},
         }
         return AttributionOutput(torch.as_tensor(values).float(), extras=extras)
 

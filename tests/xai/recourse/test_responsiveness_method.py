@@ -325,3 +325,17 @@ def test_feature_count_mismatch_for_arrays():
     X, actions = separable_actions()
     with pytest.raises(InvalidInputError, match="action set has 2 features but 'inputs' has 3"):
         resp(above_two, np.zeros((1, 3)), actions)
+
+
+def test_torch_module_with_logits():
+    torch_model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        torch_model.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+        torch_model.bias.copy_(torch.tensor([0.0, -2.5]))
+    # class 1 wins when x1 + x2 > 2.5
+    X = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    actions = xai.ActionSet.from_dataframe(np.array([[0.0, 0.0], [3.0, 3.0]]))
+    exp = xai.explain(torch_model, X, method="responsiveness", action_set=actions,
+                      random_state=0)
+    # (0,1): x1 in {1,2,3} -> sums 2,3,4: two win; x2 in {0,2,3} -> sums 0,2,3: one wins
+    torch.testing.assert_close(exp.values[:, 0], torch.tensor([[2 / 3, 1 / 3], [1 / 3, 2 / 3]]))
