@@ -35,7 +35,7 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
-AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs")
+AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
