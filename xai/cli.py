@@ -166,6 +166,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     methods, metric_names = _split(args.methods), _split(args.metrics)
     method_params, metric_params = _params(args.param or [], methods, metric_names)
+    _route_action_set(args.action_set, methods, metric_names, method_params, metric_params)
     if args.engine == "ray":
         _quiet_ray(args.quiet)
     job = Job(methods=[(m, method_params.get(m, {})) for m in dict.fromkeys(methods or ["auto"])],
@@ -192,6 +193,55 @@ def _cmd_score(args: argparse.Namespace) -> int:
               f"of {args.out}.", file=sys.stderr)
         return 1
     return 0
+
+
+def _responsive_names(names: Sequence[str], registry: Any) -> list[str]:
+    """The entries of ``names`` that name ``responsiveness`` (or an alias of it) in ``registry``."""
+    from .exceptions import UnknownNameError
+
+    out = []
+    for name in names:
+        try:
+            if registry.canonical(name) == "responsiveness":
+                out.append(name)
+        except UnknownNameError:
+            continue  # the Job raises the error that lists the names
+    return out
+
+
+def _route_action_set(path: str | None, methods: Sequence[str], metric_names: Sequence[str],
+                      method_params: dict[str, dict[str, Any]],
+                      metric_params: dict[str, dict[str, Any]]) -> None:
+    """``--action-set``: load it and give it to the responsiveness metric and method chosen."""
+    from . import ActionSet
+    from ._registry import METHODS
+    from .batch._chunk import metric_registry
+    from .exceptions import InvalidParameterError, XAIError
+
+    takers = [(n, method_params) for n in _responsive_names(methods, METHODS)] + [
+        (n, metric_params) for n in _responsive_names(metric_names, metric_registry())]
+    if path is None:
+        missing = [n for n, params in takers if "action_set" not in params.get(n, {})]
+        if missing:
+            msg = (f"{missing[0]!r} needs an action set: what each person can change. Pass "
+                   "--action-set actions.json (written by xai.ActionSet.save).")
+            raise InvalidParameterError(msg, parameter="action_set", value=None)
+        return
+    if not takers:
+        msg = (f"--action-set {path!r} is read by the responsiveness metric or method, and "
+               "neither is chosen. Add --metrics responsiveness (or --methods responsiveness), "
+               "or drop --action-set.")
+        raise InvalidParameterError(msg, parameter="action_set", value=path)
+    try:
+        actions = ActionSet.load(path)
+    except (XAIError, KeyError, TypeError, ValueError) as err:
+        reason = (str(err) if isinstance(err, XAIError) else f"{type(err).__name__}: {err}")
+        reason = reason.rstrip(".")
+        msg = (f"--action-set {path!r} is not a readable action set ({reason}). Pass a JSON "
+               "file written by xai.ActionSet.save.")
+        raise InvalidParameterError(msg, parameter="action_set", value=path) from err
+    for name, params in takers:
+        params.setdefault(name, {})["action_set"] = actions
 
 
 def _graph_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -284,6 +334,8 @@ def _add_score(add: Any) -> None:
                     help="graph models: attribute the edges (default) or the nodes")
     sc.add_argument("--index", default=None,
                     help="graph models, node task: 'all' or comma-separated node ids to score")
+    sc.add_argument("--action-set", default=None, metavar="PATH",
+                    help="an xai.ActionSet JSON file for the responsiveness metric and method")
     sc.add_argument("--hash-inputs", action="store_true", help="write sha256 of each input")
     sc.add_argument("--trust-pickle", action="store_true",
                     help="allow a .pkl/.joblib model (unpickling runs arbitrary code)")
