@@ -35,6 +35,8 @@ class DemoResult:
     report: Path
     summary: dict[str, Any]
     explanations: dict[str, Any] = field(default_factory=dict)
+    #: The recourse section: see `credit_recourse` (empty when no credit explanation ran).
+    recourse: dict[str, Any] = field(default_factory=dict)
 
 
 def _demo_inputs(n_reviews: int, n_applicants: int) -> tuple[list[str], Any]:
@@ -99,6 +101,153 @@ def report_scores(explanation: Any, model: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: The explanation whose top reasons the recourse section audits: the first of these that ran.
+RECOURSE_REASONS: tuple[str, ...] = ("credit/kernel_shap", "credit/occlusion")
+
+
+def credit_recourse(explanation: Any, model: Any, *, top_k: int = 4, n_samples: int = 500,
+                    random_state: int = 0) -> dict[str, Any]:
+    """Responsiveness of each feature for the denied applicants of a credit explanation.
+
+    The applicants of ``explanation`` (which explains class ``"1"``, good credit) whose
+    probability of good credit is below 0.5 are scored with
+    ``xai.explain(model, denied, method="responsiveness", action_set=credit_action_set(),
+    target="1", n_samples=n_samples, random_state=random_state)``. Their reasons are the
+    ``top_k`` features by |attribution| among those with |attribution| > 0 (the rule of the
+    ``responsiveness`` metric); a reason is responsive when its score is above 0.
+
+    Parameters
+    ----------
+    explanation : xai.Explanation
+        A tabular explanation of the demo credit model (e.g. kernel_shap), target ``"1"``.
+    model : object
+        The demo credit model.
+    top_k, n_samples, random_state : int
+        Reasons per applicant; samples per feature where the reachable set is too large to
+        enumerate; seed.
+
+    Returns
+    -------
+    dict
+        ``"explanation"`` (the responsiveness `Explanation` of the denied rows), ``"denied"``
+        (their positions in ``explanation``), ``"reasons_from"`` (the method), ``"action_set"``,
+        ``"seconds"``, and ``"summary"`` (JSON-ready: per denied applicant its probability,
+        per-feature scores, reasons, responsive reasons and fixed-prediction flag).
+    """
+    import pandas as pd
+
+    import xai
+
+    from ._credit_actions import credit_action_set
+
+    if any(str(n[0]) != "1" for n in explanation.target.names):
+        msg = "credit_recourse reads explanations of class '1' (good credit); pass target='1'."
+        raise ValueError(msg)
+    start = time.perf_counter()
+    actions = credit_action_set()
+    columns = list(explanation.inputs.columns)
+    frame = pd.DataFrame(explanation.inputs.inputs.detach().cpu().double().numpy(),
+                         columns=columns)
+    probs = explanation.probabilities()[:, 0]
+    denied = [i for i in range(len(explanation)) if float(probs[i]) < 0.5]
+    applicants: list[dict[str, Any]] = []
+    resp_exp = None
+    if denied:
+        resp_exp = xai.explain(model, frame.iloc[denied], method="responsiveness",
+                               action_set=actions, target="1", n_samples=n_samples,
+                               random_state=random_state)
+        resp = resp_exp.values[:, 0, :]
+        mag = explanation.values[denied, 0, :].abs()
+        order = torch.argsort(mag, dim=-1, descending=True, stable=True)[:, :top_k]
+        fixed = resp_exp.extras["fixed_prediction"][:, 0]
+        for r, i in enumerate(denied):
+            reasons = [int(j) for j in order[r] if float(mag[r, j]) > 0]
+            applicants.append({
+                "position": i, "probability_good": round(float(probs[i]), 6),
+                "responsiveness": {c: float(resp[r, j]) for j, c in enumerate(columns)},
+                "reasons": [columns[j] for j in reasons],
+                "responsive_reasons": [columns[j] for j in reasons if float(resp[r, j]) > 0],
+                "fixed_prediction": bool(fixed[r]),
+                "fixed_search": str(resp_exp.extras["fixed_search"][r][0]),
+            })
+    summary = {
+        "reasons_from": explanation.method, "top_k": top_k, "n_samples": n_samples,
+        "n_applicants": len(explanation), "n_denied": len(denied),
+        "immutable": [e.name for e in actions if not e.actionable],
+        "applicants": applicants,
+    }
+    return {"explanation": resp_exp, "denied": denied, "reasons_from": explanation.method,
+            "action_set": actions, "seconds": time.perf_counter() - start, "summary": summary}
+
+
+def _fixed_text(applicant: dict[str, Any]) -> str:
+    """The fixed-prediction cell: proven or searched, and whether one feature alone can help."""
+    if applicant["fixed_prediction"]:
+        how = ("every feasible change checked" if applicant["fixed_search"] == "exhaustive"
+               else "none found by a search")
+        return f"yes ({how})"
+    if not any(v > 0 for v in applicant["responsiveness"].values()):
+        return "no: needs several"
+    return "no"
+
+
+def recourse_html(recourse: dict[str, Any]) -> str:
+    """The report's recourse section: one row per feature, one column per denied applicant."""
+    from html import escape
+
+    s = recourse["summary"]
+    k, method = s["top_k"], escape(s["reasons_from"])
+    intro = (
+        f"<p>For each applicant denied by the credit model ({s['n_denied']} of "
+        f"{s['n_applicants']} explained; numbered from 0 in the order of the credit sections "
+        "above), the <b>responsiveness</b> of each feature (Cheon et "
+        "al., ICLR 2025): the share of the feasible changes of that feature alone (with the "
+        "features tied to it) that turn the prediction into good credit. 0 means no feasible "
+        f"change of it helps. Boxed cells are the applicant's top-{k} reasons from {method}; a "
+        "reason with responsiveness 0 is a reason without recourse. A <em>fixed prediction</em> "
+        "is one no feasible change of any features reaches; <em>needs several</em>: no single "
+        "feature helps, but changing several at once can. Immutable features "
+        f"({escape(', '.join(s['immutable']))}) score 0 by definition. Action set: "
+        "<code>xai/demo/data/credit_actions.json</code> (choices documented in "
+        "<code>xai.demo._credit_actions</code>).</p>")
+    if not s["applicants"]:
+        return intro
+    people = s["applicants"]
+    head = "<th>feature</th><th>can change</th>" + "".join(
+        f"<th>applicant {p['position']}</th>" for p in people)
+    actions = recourse["action_set"]
+    rows = []
+    for name in people[0]["responsiveness"]:
+        el = actions[name]
+        how = ("no" if not el.actionable else
+               {1: "increase", -1: "decrease", 0: "both ways"}[el.step_direction])
+        cells = []
+        for p in people:
+            v = p["responsiveness"][name]
+            style = f"background:rgba(26,150,65,{0.08 + 0.6 * v:.3f});" if v > 0 else ""
+            if name in p["reasons"]:
+                rank = p["reasons"].index(name) + 1
+                style += "outline:2px solid #333;outline-offset:-2px;font-weight:bold;"
+                text = f"{v:.3f} (reason {rank})"
+            else:
+                text = f"{v:.3f}"
+            cells.append(f'<td style="{style}">{text}</td>')
+        label = escape(name) if el.actionable else f'<span style="color:#888">{escape(name)}</span>'
+        rows.append(f"<tr><td>{label}</td><td>{how}</td>{''.join(cells)}</tr>")
+    foot = [
+        ("P(good credit)", [f"{p['probability_good']:.3f}" for p in people]),
+        (f"responsive top-{k} reasons",
+         [f"{len(p['responsive_reasons'])} of {len(p['reasons'])}" for p in people]),
+        ("fixed prediction", [_fixed_text(p) for p in people]),
+    ]
+    for title, values in foot:
+        rows.append(f"<tr><th colspan=\"2\">{title}</th>"
+                    + "".join(f"<td><b>{v}</b></td>" for v in values) + "</tr>")
+    table = (f'<table class="xai-table"><thead><tr>{head}</tr></thead>'
+             f"<tbody>{''.join(rows)}</tbody></table>")
+    return intro + table
+
+
 def run_demo(out: str | Path = "xai-demo", *, n_reviews: int = 5, n_applicants: int = 5,
              show_progress: bool = True) -> DemoResult:
     """Explain held-out reviews and credit applicants; write ``report.html`` and ``summary.json``.
@@ -128,13 +277,22 @@ def run_demo(out: str | Path = "xai-demo", *, n_reviews: int = 5, n_applicants: 
         explanations[key] = run()
         timings[key] = time.perf_counter() - start
         scores[key] = report_scores(explanations[key], model)
+    reasons_from = next((k for k in RECOURSE_REASONS if k in explanations), None)
+    recourse: dict[str, Any] = {}
+    if reasons_from is not None:
+        bar.set_postfix_str("credit: recourse")
+        recourse = credit_recourse(explanations[reasons_from],
+                                   next(t[3] for t in tasks if t[0] == "credit"))
     summary = _summary(explanations, timings)
     for run_info in summary["runs"]:
         run_info["metrics"] = scores[f"{run_info['dataset']}/{run_info['method']}"]
+    if recourse:
+        summary["recourse"] = recourse["summary"]
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     report = folder / "report.html"
-    report.write_text(_report(explanations, timings, scores))
-    return DemoResult(report=report, summary=summary, explanations=explanations)
+    report.write_text(_report(explanations, timings, scores, recourse))
+    return DemoResult(report=report, summary=summary, explanations=explanations,
+                      recourse=recourse)
 
 
 def _summary(explanations: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
@@ -170,7 +328,8 @@ def _plain(params: Any) -> dict[str, Any]:
 
 
 def _report(explanations: dict[str, Any], timings: dict[str, float],
-            scores: dict[str, dict[str, dict[str, Any]]]) -> str:
+            scores: dict[str, dict[str, dict[str, Any]]],
+            recourse: dict[str, Any] | None = None) -> str:
     from ..plot._html import explanation_html, report_html, table_html
 
     sections = [("About", _ABOUT)]
@@ -192,6 +351,9 @@ def _report(explanations: dict[str, Any], timings: dict[str, float],
         dataset, method = key.split("/")
         title = ("Movie reviews" if dataset == "reviews" else "Credit applicants") + f": {method}"
         sections.append((title, explanation_html(exp)))
+    if recourse:
+        sections.append(("Recourse: can the denied applicants act on their reasons?",
+                         recourse_html(recourse)))
     return report_html(sections, title="posthoc-xai demo")
 
 
