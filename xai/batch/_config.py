@@ -97,7 +97,8 @@ def canonical(value: Any) -> Any:
     """``value`` in JSON types that compare equal when the values are equal.
 
     Arrays, tensors and frames become ``"<ndarray shape=(1, 20) sha256=...>"`` (a digest of
-    their contents), objects with ``get_params`` their class and parameters, functions their
+    their contents), objects with ``get_params`` their class and parameters, objects with
+    ``to_dict`` (an ``xai.ActionSet``) their class and that dict, functions their
     qualified name, and anything else its ``repr`` without memory addresses.
     """
     if value is None or isinstance(value, bool | int | str):
@@ -114,6 +115,8 @@ def canonical(value: Any) -> Any:
         return f"<{type(value).__name__} shape={tuple(value.shape)} sha256={_digest(value)}>"
     if not isinstance(value, type) and callable(getattr(value, "get_params", None)):
         return {"class": _qualname(type(value)), "params": canonical(value.get_params())}
+    if not isinstance(value, type) and callable(getattr(value, "to_dict", None)):
+        return {"class": _qualname(type(value)), "dict": canonical(value.to_dict())}  # ActionSet
     if callable(value):
         return f"<function {_qualname(value)}>"
     return _ADDRESS.sub("", repr(value))

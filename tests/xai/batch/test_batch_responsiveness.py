@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -152,3 +153,14 @@ def test_the_flag_and_the_metric_need_each_other(work, capsys):
     assert code == 2
     assert err.startswith("xai: error: --action-set 'actions.json' is read by the "
                           "responsiveness metric or method, and neither is chosen.")
+
+
+def test_a_changed_action_set_changes_the_job_record():
+    from xai.batch._config import canonical
+
+    X = np.array([[0.0, 1.0], [3.0, 2.0]])
+    a, b = xai.ActionSet.from_dataframe(X), xai.ActionSet.from_dataframe(X)
+    assert canonical(a) == canonical(b)
+    b["x0"].step_ub = 1
+    assert repr(a) == repr(b)  # the summary line alone would not tell them apart
+    assert canonical(a) != canonical(b)
