@@ -303,7 +303,10 @@ def load_area(name: str) -> Any:
 #: The peer libraries each area imports, checked before anything runs.
 PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_geometric",),
                                      "attribution": ("captum", "shap", "transformers"),
-                                     "metrics": ("captum", "quantus")}
+                                     "metrics": ("captum", "quantus"),
+                                     # reachml needs its own venv (bench/reachml_compare.py);
+                                     # the in-process comparison is a one-call-per-point loop
+                                     "responsiveness": ()}
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:

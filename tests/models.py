@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -131,3 +133,14 @@ def tiny_gemma3(seed: int = 0, sliding_window: int = 4) -> torch.nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return transformers.Gemma3ForCausalLM(config).eval()
+
+
+def make_metric(name: str, **params: Any) -> Any:
+    """The metric registered as ``name``; a required parameter (``needs_params``, such as the
+    responsiveness metric's ``action_set``) comes from the class's ``_test_params()``."""
+    import metrics
+
+    cls = metrics.METRICS.get(name)
+    needed = {k: v for k, v in (cls._test_params()[0] if cls.needs_params else {}).items()
+              if k in cls.needs_params}
+    return cls(**{**needed, **params})

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bad_inputs import fixture, raises
+from models import make_metric
 
 import metrics
 import xai
@@ -78,7 +79,7 @@ def _metric_paramcases() -> list[Any]:
 def test_an_invalid_metric_parameter_is_named(cls, param, bad):
     head = f"The {param!r} parameter of {cls.__name__} must be "
     with raises(xai.InvalidParameterError, head, whole=False) as err:
-        cls(**{param: bad})
+        make_metric(cls.name, **{param: bad})
     assert str(err.value).endswith(f"Got {fmt_value(bad)} instead."), str(err.value)
     assert (err.value.parameter, err.value.value) == (param, bad)
 
@@ -103,7 +104,7 @@ def test_an_explanation_of_another_model_is_refused(name, other):
         model = _other_model()
         msg = "This model's scores differ from the explanation's predictions by up to "
     with raises(xai.InvalidExplanationError, msg, whole=other != "other_weights") as err:
-        METRICS.get(name)()(exp, model)
+        make_metric(name)(exp, model)
     assert str(err.value).endswith(_SCORE_WITH_ANOTHER_MODEL)
 
 
@@ -117,5 +118,5 @@ def test_a_bad_metric_call_argument_is_named(name, param, value):
                else "must be an int in the range [1, inf) or 'auto'")
     msg = f"The {param!r} parameter of {cls.__name__} {allowed}. Got {value!r} instead."
     with raises(xai.InvalidParameterError, msg) as err:
-        cls()(exp, model, **{param: value})
+        make_metric(name)(exp, model, **{param: value})
     assert err.value.parameter == param

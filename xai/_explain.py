@@ -142,7 +142,7 @@ def make_method(name: str, params: Mapping[str, Any],
                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         msg = (f"The {missing[0]!r} parameter of {cls.__name__} is required: pass "
-               f"{missing[0]}=... to xai.explain (see help(xai.{cls.__name__})).")
+               f"{missing[0]}=... to xai.explain.")
         raise InvalidParameterError(msg, owner=cls.__name__, parameter=missing[0])
     return cls(**params)
 

@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from models import make_metric
 
 import metrics
 import xai
@@ -75,7 +76,7 @@ def test_applicable_metrics_of_a_named_only_explanation_are_exactly_those_that_w
     assert applicable_metrics(named) == ["complexity"]
     assert set(metrics.evaluate(named[:2], model)) == {"complexity"}
     for name in ALL:
-        metric = metrics.METRICS.get(name)()
+        metric = make_metric(name)
         assert metric.applies_to(named) is (name == "complexity")
         if name == "complexity":  # rows 0-1: row 2 is all zero (NaN with a warning)
             torch.testing.assert_close(metric(named[:2], model).scores,
@@ -100,6 +101,7 @@ def test_the_original_explanation_is_scored_by_every_applicable_metric(tabular_c
     assert "log_odds" in applicable_metrics(exp)  # a classifier: every cheap metric applies
     assert set(applicable_metrics(exp)) == {
         n for n in ALL if not metrics.METRICS.get(n).needs_reexplain
+        and not metrics.METRICS.get(n).needs_params
         and "tabular" in metrics.METRICS.get(n).modalities}
 
 
@@ -113,7 +115,7 @@ def test_zero_features_is_a_typed_error_for_every_metric(tabular_case, name):
             f"Metric {name!r} cannot score this explanation: the explanation has 0 features, "
             "so there is nothing to score. Explain inputs that have at least one feature. "
             "Metrics that apply: none.")):
-        metrics.METRICS.get(name)()(empty, model)
+        make_metric(name)(empty, model)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -129,7 +131,7 @@ def test_an_example_that_is_all_padding_is_a_typed_error_for_every_metric(tabula
             f"Metric {name!r} cannot score this explanation: example(s) 1 of the explanation "
             "have no real feature (every position is padding). Explain inputs that have at "
             "least one feature each. Metrics that apply: none.")):
-        metrics.METRICS.get(name)()(padded, model)
+        make_metric(name)(padded, model)
 
 
 def test_metric_on_a_hand_built_explanation_without_features_never_silently_gives_nan(

@@ -21,12 +21,18 @@ from xai.demo import (
 
 
 def _every_metric(live: xai.Explanation) -> list[metrics.Metric]:
-    """Every registered metric that applies to ``live`` (re-explaining ones with 3 samples)."""
+    """Every registered metric that applies to ``live`` (re-explaining ones with 3 samples;
+    responsiveness with the demo credit model's action set)."""
+    from xai.demo._credit_actions import load_credit_actions
+
     out = []
     for name in metrics.METRICS.names():
         cls = metrics.METRICS.get(name)
         if cls.applies_to(live):
-            out.append(cls(n_samples=3) if cls.needs_reexplain else cls())
+            params: dict = {"n_samples": 3} if cls.needs_reexplain else {}
+            if "action_set" in cls.needs_params:
+                params["action_set"] = load_credit_actions()
+            out.append(cls(**params))
     return out
 
 

@@ -110,7 +110,8 @@ def test_missing_required_method_field(mlp3):
             scale: float
 
         with _raises(InvalidParameterError,
-                     "The 'scale' parameter of NeedsScale is required.") as info:
+                     "The 'scale' parameter of NeedsScale is required: pass scale=... to "
+                     "xai.explain.") as info:
             xai.explain(mlp3, X2, method="needs_scale", target=0)
     assert info.value.parameter == "scale"
 
