@@ -80,3 +80,14 @@ def raises(exc: type[BaseException], message: str, *, whole: bool = True) -> Any
 
 def fixture(name: str) -> AdapterFixture:
     return next(fx for fx in FIXTURES if fx.name == name)
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str]:
+    """Exit code and stderr of ``xai *argv`` (argparse's own errors exit through SystemExit)."""
+    from xai.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    return code, capsys.readouterr().err

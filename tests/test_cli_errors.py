@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from bad_inputs import run_cli
 
 import xai
 from xai.batch._score import describe_failures
@@ -38,13 +39,6 @@ def work(tmp_path, monkeypatch, applicants) -> Path:
     return tmp_path
 
 
-def _run(capsys, *argv: str) -> tuple[int, str]:
-    """Exit code and stderr of ``xai *argv`` (argparse's own errors exit through SystemExit)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    return code, capsys.readouterr().err
 
 
 def _error(message: str) -> str:
@@ -70,36 +64,36 @@ def _error(message: str) -> str:
 ])
 def test_unreadable_data_is_one_line(work, capsys, name, content, message):
     (work / name).write_text(content)
-    assert _run(capsys, *SCORE, "--data", name, "--out", "s.jsonl") == (2, _error(message))
+    assert run_cli(capsys, *SCORE, "--data", name, "--out", "s.jsonl") == (2, _error(message))
     assert not (work / "s.jsonl.parts").exists()
 
 
 def test_a_missing_data_file_is_one_line(work, capsys):
-    assert _run(capsys, *SCORE, "--data", "missing.csv", "--out", "s.jsonl") == (2, _error(
+    assert run_cli(capsys, *SCORE, "--data", "missing.csv", "--out", "s.jsonl") == (2, _error(
         "The data set 'missing.csv' does not exist. Pass a CSV, JSONL or Parquet file, or a "
         "folder written by datasets.Dataset.save_to_disk."))
 
 
 def test_an_unwritable_output_is_one_line(work, capsys):
     (work / "a-file").write_text("x")  # a folder that is a file: unwritable, even for root
-    assert _run(capsys, *SCORE, "--data", "good.csv", "--out", "a-file/s.jsonl") == (2, _error(
+    assert run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "a-file/s.jsonl") == (2, _error(
         "The output 'a-file/s.jsonl' cannot be written: Not a directory (a-file/s.jsonl.parts). "
         "Pass an output in a folder you can write to."))
 
 
 def test_an_unwritable_html_is_one_line(work, capsys):
-    code, err = _run(capsys, "explain", "--model", "demo-credit", "--html", "no/such/x.html")
+    code, err = run_cli(capsys, "explain", "--model", "demo-credit", "--html", "no/such/x.html")
     assert (code, err) == (2, _error(
         "The --html file 'no/such/x.html' cannot be written: No such file or directory. Pass a "
         "path in a folder you can write to."))
 
 
 def test_garbage_part_files_on_resume_are_one_line(work, capsys):
-    assert _run(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
+    assert run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
     parts = work / "s.jsonl.parts"
     parts.mkdir()
     (parts / "part-000000000-deadbeef.jsonl").write_text('{"id": "0", "method": "occl\n')
-    code, err = _run(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl", "--resume")
+    code, err = run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl", "--resume")
     assert (code, err) == (2, _error(
         "The file 's.jsonl.parts/part-000000000-deadbeef.jsonl' is not a readable JSONL output "
         "of xai score (line 1: Invalid control character at: line 1 column 28 (char 27)). It "
@@ -120,15 +114,15 @@ def test_garbage_part_files_on_resume_are_one_line(work, capsys):
 def test_bad_names_and_options_are_one_line(work, capsys, option, value, message):
     argv = ["score", "--model", "demo-credit", "--data", "good.csv", "--out", "s.jsonl"]
     argv += ["--methods", "occlusion"] if option != "--methods" else []
-    code, err = _run(capsys, *argv, option, value)
+    code, err = run_cli(capsys, *argv, option, value)
     assert code == 2
     assert err.startswith(_error(message).rstrip("\n"))
     assert err.count("\n") == 1
 
 
 def test_a_different_job_on_resume_is_one_line(work, capsys):
-    assert _run(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
-    code, err = _run(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl", "--resume",
+    assert run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
+    code, err = run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl", "--resume",
                      "--random-state", "1")
     assert (code, err) == (2, _error(
         "The job differs from the one that wrote 's.jsonl' (recorded in 's.jsonl.job.json'): "
@@ -137,20 +131,20 @@ def test_a_different_job_on_resume_is_one_line(work, capsys):
 
 
 def test_resume_add_extends_the_output(work, capsys):
-    assert _run(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
+    assert run_cli(capsys, *SCORE, "--data", "good.csv", "--out", "s.jsonl") == (0, "")
     add = ("score", "--model", "demo-credit", "--data", "good.csv", "--out", "s.jsonl",
            "--quiet", "--methods", "shapley_sampling", "--param",
            "shapley_sampling.n_permutations=2")
-    assert _run(capsys, *add, "--add") == (2, _error(
+    assert run_cli(capsys, *add, "--add") == (2, _error(
         "--add extends an existing output; pass it with --resume (xai score --resume --add)."))
-    assert _run(capsys, *add, "--resume", "--add") == (0, "")
+    assert run_cli(capsys, *add, "--resume", "--add") == (0, "")
     rows = xai.batch.read_rows(work / "s.jsonl")
     assert [(r["id"], r["method"]) for r in rows] == [
         (i, m) for i in "012" for m in ("occlusion", "shapley_sampling")]
 
 
 def test_argparse_errors_are_one_line(work, capsys):
-    code, err = _run(capsys, "score", "--model", "demo-credit", "--batch-size", "many")
+    code, err = run_cli(capsys, "score", "--model", "demo-credit", "--batch-size", "many")
     assert code == 2
     assert err == _error("argument --batch-size: invalid int value: 'many' (see xai score "
                          "--help)")
@@ -172,7 +166,7 @@ def test_a_models_own_bug_keeps_its_traceback(work):
 
 def test_failed_rows_report_their_first_distinct_errors(work, capsys):
     (work / "rows.csv").write_text("a,b,c\n13,1,1\n13,2,2\nx,1,1\n1,1,1\n")
-    code, err = _run(capsys, "score", "--model", "batch_helpers:fragile_linear", "--data",
+    code, err = run_cli(capsys, "score", "--model", "batch_helpers:fragile_linear", "--data",
                      "rows.csv", "--methods", "occlusion", "--out", "s.jsonl", "--quiet")
     assert (code, err) == (1, _error(
         "3 of 4 rows failed: ValueError: cannot score a row with x0=13.0 (2 rows); "

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from bad_inputs import run_cli
 
 import metrics
 import xai
 from xai.batch import read_rows
-from xai.cli import main
 from xai.demo import credit_baseline, load_credit_model, split_credit
 from xai.demo._credit_actions import CREDIT_ACTIONS_PATH, load_credit_actions
 
@@ -40,12 +40,6 @@ def work(tmp_path, monkeypatch, applicants) -> Path:
     return tmp_path
 
 
-def _run(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    return code, capsys.readouterr().err
 
 
 SCORE = ("score", "--model", "demo-credit", "--data", "a.csv", "--quiet")
@@ -56,7 +50,7 @@ def _same(a: float, b: float) -> bool:
 
 
 def test_score_rows_equal_metrics_evaluate_on_the_same_rows(work, capsys, applicants):
-    code, err = _run(capsys, *SCORE, "--methods", "occlusion", "--metrics", "responsiveness",
+    code, err = run_cli(capsys, *SCORE, "--methods", "occlusion", "--metrics", "responsiveness",
                      "--action-set", "actions.json", "--out", "s.jsonl")
     assert code == 0, err
     rows = pd.DataFrame(read_rows(work / "s.jsonl"))
@@ -80,7 +74,7 @@ def test_score_rows_equal_metrics_evaluate_on_the_same_rows(work, capsys, applic
 def test_the_responsiveness_method_rows_equal_xai_explain(work, capsys, applicants):
     denied = applicants.iloc[[2, 3, 4]].reset_index(drop=True)
     denied.to_csv(work / "d.csv", index=False)
-    code, err = _run(capsys, "score", "--model", "demo-credit", "--data", "d.csv", "--quiet",
+    code, err = run_cli(capsys, "score", "--model", "demo-credit", "--data", "d.csv", "--quiet",
                      "--methods", "responsiveness", "--action-set", "actions.json",
                      "--out", "r.jsonl")
     assert code == 0, err
@@ -101,7 +95,7 @@ def test_a_row_outside_the_action_set_is_an_error_row_and_the_job_goes_on(work, 
     bad = applicants.copy()
     bad.loc[3, "age"] = 100.0  # the action set's age bounds are the data's [19, 75]
     bad.to_csv(work / "bad.csv", index=False)
-    code, err = _run(capsys, "score", "--model", "demo-credit", "--data", "bad.csv", "--quiet",
+    code, err = run_cli(capsys, "score", "--model", "demo-credit", "--data", "bad.csv", "--quiet",
                      "--methods", "occlusion", "--metrics", "responsiveness",
                      "--action-set", "actions.json", "--out", "bad.jsonl")
     assert code == 1
@@ -112,7 +106,7 @@ def test_a_row_outside_the_action_set_is_an_error_row_and_the_job_goes_on(work, 
     assert list(rows["status"]) == ["ok", "ok", "ok", "error", "ok", "ok"]
     assert math.isnan(rows.loc[3, "responsiveness"])
     # the other rows are those of the job without the bad row
-    _run(capsys, *SCORE, "--methods", "occlusion", "--metrics", "responsiveness",
+    run_cli(capsys, *SCORE, "--methods", "occlusion", "--metrics", "responsiveness",
          "--action-set", "actions.json", "--out", "good.jsonl")
     good = pd.DataFrame(read_rows(work / "good.jsonl"))
     keep = [0, 1, 2, 4, 5]
@@ -121,7 +115,7 @@ def test_a_row_outside_the_action_set_is_an_error_row_and_the_job_goes_on(work, 
 
 
 def test_a_missing_action_set_file_is_one_typed_line(work, capsys):
-    code, err = _run(capsys, *SCORE, "--metrics", "responsiveness", "--action-set", "nope.json",
+    code, err = run_cli(capsys, *SCORE, "--metrics", "responsiveness", "--action-set", "nope.json",
                      "--out", "s.jsonl")
     assert code == 2
     assert err == ("xai: error: --action-set 'nope.json' is not a readable action set (Cannot "
@@ -134,7 +128,7 @@ def test_a_missing_action_set_file_is_one_typed_line(work, capsys):
                                      json.dumps({"format": "posthoc-xai/action-set"})])
 def test_a_file_that_is_not_an_action_set_is_one_typed_line(work, capsys, content):
     (work / "x.json").write_text(content)
-    code, err = _run(capsys, *SCORE, "--metrics", "responsiveness", "--action-set", "x.json",
+    code, err = run_cli(capsys, *SCORE, "--metrics", "responsiveness", "--action-set", "x.json",
                      "--out", "s.jsonl")
     assert code == 2
     assert err.startswith("xai: error: --action-set 'x.json' is not a readable action set (")
@@ -144,11 +138,11 @@ def test_a_file_that_is_not_an_action_set_is_one_typed_line(work, capsys, conten
 
 
 def test_the_flag_and_the_metric_need_each_other(work, capsys):
-    code, err = _run(capsys, *SCORE, "--metrics", "responsiveness", "--out", "s.jsonl")
+    code, err = run_cli(capsys, *SCORE, "--metrics", "responsiveness", "--out", "s.jsonl")
     assert (code, err) == (2, "xai: error: 'responsiveness' needs an action set: what each "
                               "person can change. Pass --action-set actions.json (written by "
                               "xai.ActionSet.save).\n")
-    code, err = _run(capsys, *SCORE, "--metrics", "complexity", "--action-set", "actions.json",
+    code, err = run_cli(capsys, *SCORE, "--metrics", "complexity", "--action-set", "actions.json",
                      "--out", "s.jsonl")
     assert code == 2
     assert err.startswith("xai: error: --action-set 'actions.json' is read by the "
