@@ -86,8 +86,8 @@ def test_a_metric_written_against_extend_scores(tabular):
 def test_methods_compatible_is_what_compatible_methods_answers(tabular):
     model, _ = tabular
     adapter = xai.as_adapter(model)
-    assert METHODS.compatible(adapter) == ["kernel_shap", "lime", "occlusion", "responsiveness",
-                                           "shapley_sampling"]
+    assert METHODS.compatible(adapter) == ["best_of", "kernel_shap", "lime", "occlusion",
+                                           "responsiveness", "shapley_sampling"]
     assert xai.compatible_methods(model) == METHODS.compatible(adapter)
 
 

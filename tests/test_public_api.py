@@ -16,6 +16,7 @@ XAI_ALL = sorted([
     "ActionElement",
     "ActionSet",
     "Batch",
+    "BestOf",
     "CallableAdapter",
     "Candidates",
     "Capability",

@@ -52,6 +52,7 @@ from .features.resamplers import (
 )
 from .methods import (
     OLM,
+    BestOf,
     ContextLengthProbing,
     GNNExplainer,
     InputMarginalization,
@@ -87,6 +88,7 @@ __all__ = [
     "METHODS",
     "OLM",
     "Batch",
+    "BestOf",
     "CallableAdapter",
     "Candidates",
     "Capability",

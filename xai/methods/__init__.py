@@ -1,6 +1,7 @@
 """Attribution methods. Each module registers one method; the import order below is explicit."""
 
 from . import (  # noqa: F401  (registration)
+    best_of,
     context_length_probing,
     gnnexplainer,
     input_marginalization,
@@ -15,6 +16,7 @@ from . import (  # noqa: F401  (registration)
     textgenshap,
 )
 from ._base import AttributionOutput, Method
+from .best_of import BestOf
 from .context_length_probing import ContextLengthProbing
 from .gnnexplainer import GNNExplainer
 from .input_marginalization import InputMarginalization
@@ -28,7 +30,7 @@ from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 from .textgenshap import TextGenSHAP
 
-__all__ = ["OLM", "AttributionOutput", "ContextLengthProbing", "GNNExplainer",
+__all__ = ["OLM", "AttributionOutput", "BestOf", "ContextLengthProbing", "GNNExplainer",
            "InputMarginalization",
            "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "Responsiveness",
            "ShapleySampling",

@@ -112,8 +112,11 @@ class Method(ABC):
 
     # -- hooks (override these, never explain) --------------------------------------------
     def _prepare(self, adapter: ModelAdapter, inputs: Any) -> Batch:
-        """The validated inputs (default: ``adapter.prepare``); a method that reads its own
-        input form (a prompt with documents) overrides this."""
+        """The validated inputs (default: ``adapter.prepare``; a ``Batch`` another method
+        already prepared passes through); a method that reads its own input form (a prompt with
+        documents) overrides this."""
+        if isinstance(inputs, Batch):
+            return inputs
         return adapter.prepare(inputs)
 
     def _resolve_target(self, adapter: ModelAdapter, batch: Batch, target: Any, *,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..methods import OLM, InputMarginalization, Method, Responsiveness
+from ..methods import OLM, BestOf, InputMarginalization, Method, Responsiveness
 from ..recourse import ActionElement, ActionSet
 from ._toys import UniformResampler
 
@@ -38,12 +38,26 @@ def _responsiveness() -> list[dict[str, Any]]:
             {"action_set": toy_action_set(), "n_samples": 8, "find_fixed": False}]
 
 
+def l1_size(explanation: Any, model: Any) -> Any:
+    """A toy objective for ``best_of``: the L1 norm of each example's values (sparser wins with
+    direction="min")."""
+    return explanation.values.abs().sum(dim=(1, 2))
+
+
+def _best_of() -> list[dict[str, Any]]:
+    # sampling candidates: best_of is as random as its candidates (the suite reads the class's
+    # ``deterministic = False``)
+    return [{"objective": l1_size, "direction": "min",
+             "candidates": [("lime", {"n_samples": 40}), ("lime", {"n_samples": 60})]}]
+
+
 #: Parameter sets of the built-in methods that need a test fake, by class (built on each call,
 #: so that no check shares a fake with another).
 TEST_PARAMS: dict[type[Method], Callable[[], list[dict[str, Any]]]] = {
     OLM: _olm,
     InputMarginalization: _input_marginalization,
     Responsiveness: _responsiveness,
+    BestOf: _best_of,
 }
 
 
