@@ -234,9 +234,8 @@ def _route_action_set(path: str | None, methods: Sequence[str], metric_names: Se
         raise InvalidParameterError(msg, parameter="action_set", value=path)
     try:
         actions = ActionSet.load(path)
-    except (XAIError, KeyError, TypeError, ValueError) as err:
-        reason = (str(err) if isinstance(err, XAIError) else f"{type(err).__name__}: {err}")
-        reason = reason.rstrip(".")
+    except XAIError as err:  # ActionSet.load types every unreadable or malformed file
+        reason = str(err).rstrip(".")
         msg = (f"--action-set {path!r} is not a readable action set ({reason}). Pass a JSON "
                "file written by xai.ActionSet.save.")
         raise InvalidParameterError(msg, parameter="action_set", value=path) from err

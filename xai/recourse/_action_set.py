@@ -461,14 +461,19 @@ class ActionSet:
             msg = (f"The action set file has format version {data['format_version']}; this "
                    f"posthoc-xai reads up to {FORMAT_VERSION}. Upgrade posthoc-xai.")
             raise InvalidInputError(msg, parameter="path", value=data["format_version"])
-        elements = []
-        for e in data["elements"]:
-            args = dict(e)
-            name = args.pop("name")
-            elements.append(ActionElement(name, **args))
-        out = cls(elements)
-        for c in data["constraints"]:
-            out.add_constraint(constraint_from_dict(c))
+        try:
+            elements = []
+            for e in data["elements"]:
+                args = dict(e)
+                name = args.pop("name")
+                elements.append(ActionElement(name, **args))
+            out = cls(elements)
+            for c in data["constraints"]:
+                out.add_constraint(constraint_from_dict(c))
+        except (KeyError, TypeError, AttributeError) as err:  # a field missing or misspelled
+            msg = (f"The action set file is malformed ({type(err).__name__}: {err}). Save one "
+                   "with ActionSet.save.")
+            raise InvalidInputError(msg, parameter="path", value=None) from err
         return out
 
     def save(self, path: str | Path) -> None:

@@ -182,6 +182,9 @@ def test_bad_file_is_a_typed_error(tmp_path):
         xai.ActionSet.load(path)
     with pytest.raises(InvalidInputError, match="Cannot read the action set file"):
         xai.ActionSet.load(tmp_path / "missing.json")
+    path.write_text('{"format": "posthoc-xai/action-set", "elements": [{"lb": 0}]}')
+    with pytest.raises(InvalidInputError, match=r"malformed \(KeyError: 'name'\)"):
+        xai.ActionSet.load(path)
 
 
 def test_check_data_snaps_float32_rounding_into_the_set():
