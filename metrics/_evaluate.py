@@ -11,6 +11,7 @@ import torch
 import xai
 from xai.adapters import as_adapter
 from xai.exceptions import InvalidParameterError
+from xai.extend import required_fields
 
 from ._base import Metric, MetricResult
 from ._compare import check_same_inputs, labelled_explanations
@@ -77,8 +78,7 @@ def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -
         return metric
     cls = METRICS.get(metric)
     params = dict(params or {})
-    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in params
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required_fields(cls) if n not in params]
     if missing:
         example = {"action_set": "action_set=xai.ActionSet.from_dataframe(X_train)"}.get(
             missing[0], f"{missing[0]}=...")

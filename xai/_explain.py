@@ -10,6 +10,7 @@ import torch
 
 from ._capabilities import Capability
 from ._registry import METHODS
+from ._validation import required_fields
 from .adapters import as_adapter
 from .adapters._base import ModelAdapter
 from .exceptions import InvalidParameterError
@@ -138,8 +139,7 @@ def make_method(name: str, params: Mapping[str, Any],
                                     value=params[unknown[0]])
     if adapter is not None:
         cls.check_supports(adapter)
-    missing = [n for n, f in fields.items() if n not in params and
-               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required_fields(cls) if n not in params]
     if missing:
         msg = (f"The {missing[0]!r} parameter of {cls.__name__} is required: pass "
                f"{missing[0]}=... to xai.explain.")

@@ -212,6 +212,12 @@ def check_param(owner: str, name: str, value: Any, constraints: Sequence[Constra
     )
 
 
+def required_fields(cls: type) -> list[str]:
+    """The init fields of dataclass ``cls`` without a default, in declaration order."""
+    return [f.name for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING]
+
+
 def check_params(obj: Any, constraints: Mapping[str, Sequence[Constraint]]) -> None:
     """Validate the fields of a dataclass instance against its ``_constraints`` table."""
     owner = type(obj).__name__

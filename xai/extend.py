@@ -80,6 +80,7 @@ from ._validation import (
     fmt_value,
     int_seed,
     numpy_rng,
+    required_fields,
 )
 from .adapters import Batch, ModelAdapter
 from .explanation import ModelInfo, ResolvedTarget, as_probabilities
@@ -121,6 +122,7 @@ __all__ = [
     "int_seed",
     "make_method",
     "numpy_rng",
+    "required_fields",
     "register_method",
     "resolve_batch_size",
     "score_masks",

@@ -14,6 +14,7 @@ import torch
 
 from .._explain import compatible_methods, explain, make_method
 from .._registry import METHODS
+from .._validation import required_fields
 from ..exceptions import ConvergenceWarning, IncompatibleModelError, InvalidParameterError
 from ..explanation import Explanation
 from ..methods._base import Method
@@ -234,13 +235,11 @@ def check_invalid_params(cls: type[Method], params: Mapping[str, Any],
     unknown = sorted(set(cls._constraints) - set(fields))
     assert not unknown, f"{cls.__name__}._constraints names non-fields {unknown}"
     check_each_constraint_refuses(cls, params)
-    for name, f in fields.items():
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required:
-            rest = {k: v for k, v in params.items() if k != name}
-            err = _caught(InvalidParameterError, functools.partial(make_method, cls.name, rest),
-                          f"{cls.__name__} without {name!r}")
-            assert err.parameter == name, f"{cls.__name__}: missing {name!r} not named"
+    for name in required_fields(cls):
+        rest = {k: v for k, v in params.items() if k != name}
+        err = _caught(InvalidParameterError, functools.partial(make_method, cls.name, rest),
+                      f"{cls.__name__} without {name!r}")
+        assert err.parameter == name, f"{cls.__name__}: missing {name!r} not named"
 
 
 def check_incompatible_adapter(cls: type[Method], params: Mapping[str, Any],
