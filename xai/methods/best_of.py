@@ -97,30 +97,23 @@ class BestOf(Method):
             raise InvalidParameterError(msg, owner="BestOf", parameter="candidates",
                                         value=self.labels())
 
+    def _pairs(self) -> list[tuple[str | Method, dict[str, Any]]]:
+        """Each candidate as (method name or instance, parameters given)."""
+        return [(c, {}) if isinstance(c, str | Method) else (c[0], dict(c[1]))
+                for c in self.candidates]
+
     def methods(self) -> list[Method]:
         """The candidates as Method instances (typed errors for unknown names or parameters)."""
         from .._explain import make_method
 
-        out = []
-        for c in self.candidates:
-            if isinstance(c, Method):
-                out.append(c)
-            elif isinstance(c, str):
-                out.append(make_method(c, {}))
-            else:
-                out.append(c[0] if isinstance(c[0], Method) and not c[1] else
-                           make_method(c[0], dict(c[1])) if isinstance(c[0], str) else
-                           dataclasses.replace(c[0], **dict(c[1])))
-        return out
+        return [make_method(m, params) if isinstance(m, str) else
+                dataclasses.replace(m, **params) if params else m for m, params in self._pairs()]
 
     def labels(self) -> list[str]:
         """One label per candidate: the method and the parameters given (``#k`` on repeats)."""
-        raw = []
-        for c in self.candidates:
-            name, params = (c, {}) if isinstance(c, str | Method) else (c[0], dict(c[1]))
-            name = name.name if isinstance(name, Method) else name
-            args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-            raw.append(f"{name}({args})")
+        raw = [f"{m if isinstance(m, str) else m.name}"
+               f"({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+               for m, params in self._pairs()]
         return [label if raw.count(label) == 1 else f"{label} #{k}"
                 for k, label in enumerate(raw)]
 
