@@ -264,10 +264,8 @@ def responsiveness_scores(
     uniq, inverse = np.unique(X, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     n, d = uniq.shape  # distinct rows: duplicates are computed once
-    res = ReachResult(scores=np.zeros((n, d)), n_actions=np.zeros((n, d), dtype=np.int64),
-                      enumerated=np.ones((n, d), dtype=bool), stderr=np.zeros((n, d)),
-                      at_target=np.zeros(n, dtype=bool), fixed=np.zeros(n, dtype=bool),
-                      search=[""] * n)
+    scores, n_actions = np.zeros((n, d)), np.zeros((n, d), dtype=np.int64)
+    enumerated = np.ones((n, d), dtype=bool)
     scorer = _Scorer(margin, rows_per_call)
     base = scorer.margins(uniq) >= 0
     moves_of: list[list[np.ndarray]] = []
@@ -287,7 +285,7 @@ def responsiveness_scores(
             hit = reach[at: at + len(p)]
             at += len(p)
             if len(p):
-                res.scores[u, j] = hit.mean()
+                scores[u, j] = hit.mean()
                 found[u] = found[u] or bool(hit.any())
         pending.clear()
         pending_rows = 0
@@ -303,8 +301,8 @@ def responsiveness_scores(
             moves_of[u].append(moves)
             for j, after in sets.items():
                 g = int(part.idx[j])
-                res.enumerated[u, g] = exact[j]
-                res.n_actions[u, g] = len(after)
+                enumerated[u, g] = exact[j]
+                n_actions[u, g] = len(after)
                 points = np.repeat(x[None, :], len(after), axis=0)
                 points[:, part.idx] = after
                 pending.append((u, g, points))
@@ -312,30 +310,26 @@ def responsiveness_scores(
         if pending_rows >= _CHUNK_ROWS:
             flush()
     flush()
-    sampled = ~res.enumerated
-    p = res.scores
-    count = np.maximum(res.n_actions, 1)
-    res.stderr = np.where(sampled, np.sqrt(p * (1 - p) / count), 0.0)
+    stderr = np.where(enumerated, 0.0,
+                      np.sqrt(scores * (1 - scores) / np.maximum(n_actions, 1)))
     search = ["at target" if base[u] else "single feature" if found[u] else "" for u in
-              range(len(uniq))]
-    fixed = np.zeros(len(uniq), dtype=bool)
+              range(n)]
+    fixed = np.zeros(n, dtype=bool)
     if find_fixed:
         for u in np.flatnonzero(~base & ~np.array(found, dtype=bool)).tolist():
             search[u], fixed[u] = _search_joint(uniq[u], parts, moves_of[u], scorer,
                                                 n_samples=n_samples, max_search=max_search,
                                                 seed=seed,
-                                                all_exact=bool(res.enumerated[u].all()))
+                                                all_exact=bool(enumerated[u].all()))
     else:
         for u in np.flatnonzero(~base & ~np.array(found, dtype=bool)).tolist():
             search[u] = "not searched"
     # expand the distinct rows back to the inputs (duplicates computed once)
-    out = ReachResult(scores=res.scores[inverse],
-                      n_actions=res.n_actions[inverse],
-                      enumerated=res.enumerated[inverse],
-                      stderr=res.stderr[inverse], at_target=base[inverse],
-                      fixed=fixed[inverse], search=[search[u] for u in inverse],
-                      n_rows=scorer.n_rows, n_calls=scorer.n_calls)
-    return out
+    return ReachResult(scores=scores[inverse], n_actions=n_actions[inverse],
+                       enumerated=enumerated[inverse], stderr=stderr[inverse],
+                       at_target=base[inverse], fixed=fixed[inverse],
+                       search=[search[u] for u in inverse], n_rows=scorer.n_rows,
+                       n_calls=scorer.n_calls)
 
 
 class _Scorer:
