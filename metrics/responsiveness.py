@@ -103,16 +103,10 @@ class Responsiveness(Metric):
                    f"column, but this explanation has {explanation.n_features} features for "
                    f"{x.shape[-1]} columns (feature groups?). Explain without feature_groups.")
             raise InvalidExplanationError(msg)
-        rows: Any = x
-        if explanation.inputs.columns is not None:
-            import pandas as pd
-
-            rows = pd.DataFrame(x.detach().cpu().double().numpy(),
-                                columns=list(explanation.inputs.columns))
         method = xai.Responsiveness(action_set=self.action_set, n_samples=self.n_samples,
                                     threshold=self.threshold, max_enumerate=self.max_enumerate,
                                     max_search=self.max_search)
-        resp_exp = method.explain(adapter, rows, target=self.target, batch_size=batch_size,
+        resp_exp = method.explain(adapter, explanation.inputs, target=self.target, batch_size=batch_size,
                                   random_state=rng)
         resp = resp_exp.values[:, 0, :]
         at_target = resp_exp.extras["at_target"][:, 0]
