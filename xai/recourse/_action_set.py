@@ -377,9 +377,7 @@ class ActionSet:
         for c in self._constraints:
             idx = [self._index[n] for n in c.names]
             sub = X[:, idx]
-            ok = (c.holds(sub, sub) if not isinstance(c, DirectionalLinkage)
-                  else np.ones(len(X), dtype=bool))
-            bad = np.flatnonzero(~ok)
+            bad = np.flatnonzero(~c.holds(sub, sub))  # a linkage holds on any one point
             if bad.size:
                 i = int(bad[0])
                 shown = ", ".join(f"{n}={v:g}" for n, v in zip(c.names, sub[i], strict=True))
