@@ -110,11 +110,11 @@ def credit_recourse(explanation: Any, model: Any, *, top_k: int = 4, n_samples: 
     """Responsiveness of each feature for the denied applicants of a credit explanation.
 
     The applicants of ``explanation`` (which explains class ``"1"``, good credit) whose
-    probability of good credit is below 0.5 are scored with
-    ``xai.explain(model, denied, method="responsiveness", action_set=credit_action_set(),
-    target="1", n_samples=n_samples, random_state=random_state)``. Their reasons are the
-    ``top_k`` features by |attribution| among those with |attribution| > 0 (the rule of the
-    ``responsiveness`` metric); a reason is responsive when its score is above 0.
+    probability of good credit is below 0.5 are scored with ``metrics.evaluate(explanation[denied],
+    model, ["responsiveness"], action_set=credit_action_set(), top_k=top_k, ...)``: per feature
+    the responsiveness (as ``xai.explain(..., method="responsiveness")`` gives it), and the
+    metric's reasons, the ``top_k`` features by |attribution| among those with
+    |attribution| > 0; a reason is responsive when its score is above 0.
 
     Parameters
     ----------
@@ -129,14 +129,11 @@ def credit_recourse(explanation: Any, model: Any, *, top_k: int = 4, n_samples: 
     Returns
     -------
     dict
-        ``"explanation"`` (the responsiveness `Explanation` of the denied rows), ``"denied"``
-        (their positions in ``explanation``), ``"reasons_from"`` (the method), ``"action_set"``,
+        ``"denied"`` (the positions of the denied rows in ``explanation``), ``"reasons_from"`` (the method), ``"action_set"``,
         ``"seconds"``, and ``"summary"`` (JSON-ready: per denied applicant its probability,
         per-feature scores, reasons, responsive reasons and fixed-prediction flag).
     """
-    import pandas as pd
-
-    import xai
+    import metrics
 
     from ._credit_actions import credit_action_set
 
@@ -146,29 +143,23 @@ def credit_recourse(explanation: Any, model: Any, *, top_k: int = 4, n_samples: 
     start = time.perf_counter()
     actions = credit_action_set()
     columns = list(explanation.inputs.columns)
-    frame = pd.DataFrame(explanation.inputs.inputs.detach().cpu().double().numpy(),
-                         columns=columns)
     probs = explanation.probabilities()[:, 0]
     denied = [i for i in range(len(explanation)) if float(probs[i]) < 0.5]
     applicants: list[dict[str, Any]] = []
-    resp_exp = None
-    if denied:
-        resp_exp = xai.explain(model, frame.iloc[denied], method="responsiveness",
-                               action_set=actions, target="1", n_samples=n_samples,
-                               random_state=random_state)
-        resp = resp_exp.values[:, 0, :]
-        mag = explanation.values[denied, 0, :].abs()
-        order = torch.argsort(mag, dim=-1, descending=True, stable=True)[:, :top_k]
-        fixed = resp_exp.extras["fixed_prediction"][:, 0]
+    if denied:  # the metric's reasons and scores: one definition of a reason without recourse
+        res = metrics.evaluate(explanation[denied], model, ["responsiveness"],
+                               action_set=actions, top_k=top_k, n_samples=n_samples,
+                               random_state=random_state)["responsiveness"]
+        resp = res.extras["responsiveness"]
         for r, i in enumerate(denied):
-            reasons = [int(j) for j in order[r] if float(mag[r, j]) > 0]
+            reasons = res.extras["reasons"][r]
+            score = {c: float(resp[r, j]) for j, c in enumerate(columns)}
             applicants.append({
                 "position": i, "probability_good": round(float(probs[i]), 6),
-                "responsiveness": {c: float(resp[r, j]) for j, c in enumerate(columns)},
-                "reasons": [columns[j] for j in reasons],
-                "responsive_reasons": [columns[j] for j in reasons if float(resp[r, j]) > 0],
-                "fixed_prediction": bool(fixed[r]),
-                "fixed_search": str(resp_exp.extras["fixed_search"][r][0]),
+                "responsiveness": score, "reasons": reasons,
+                "responsive_reasons": [c for c in reasons if score[c] > 0],
+                "fixed_prediction": bool(res.extras["fixed_prediction"][r]),
+                "fixed_search": str(res.extras["fixed_search"][r]),
             })
     summary = {
         "reasons_from": explanation.method, "top_k": top_k, "n_samples": n_samples,
@@ -176,7 +167,7 @@ def credit_recourse(explanation: Any, model: Any, *, top_k: int = 4, n_samples: 
         "immutable": [e.name for e in actions if not e.actionable],
         "applicants": applicants,
     }
-    return {"explanation": resp_exp, "denied": denied, "reasons_from": explanation.method,
+    return {"denied": denied, "reasons_from": explanation.method,
             "action_set": actions, "seconds": time.perf_counter() - start, "summary": summary}
 
 
