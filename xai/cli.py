@@ -58,7 +58,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from . import explain
     from .exceptions import InvalidParameterError
 
-    params: dict[str, Any] = {}
+    method_params, _ = _params(args.param or [], [args.method], [], objective=args.objective)
+    _route_objective(args.objective, args.param or [], [args.method], method_params)
+    params: dict[str, Any] = method_params.get(args.method, {})
+    defaults: dict[str, Any] = {}
     target: Any = None
     if args.model == "demo-credit":
         from .demo import credit_baseline, load_credit_model, split_credit
@@ -71,7 +74,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                    f"demo-credit); got {rows}.")
             raise InvalidParameterError(msg, parameter="row", value=rows)
         inputs: object = x_test.iloc[rows]
-        params["baseline"], target = credit_baseline(), "1"
+        defaults["baseline"], target = credit_baseline(), "1"
     elif args.model == "demo-sentiment":
         from .demo import load_sentiment_model
 
@@ -83,6 +86,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         msg = (f"--model {args.model!r} is not a demo model of xai explain. Use demo-sentiment or "
                "demo-credit (xai score takes other models).")
         raise InvalidParameterError(msg, parameter="model", value=args.model)
+    # the model's defaults fill the fields the method has and --param leaves unset, as in score
+    fields = _fields(model, args.method) if defaults else set()
+    params = {**{k: v for k, v in defaults.items() if k in fields}, **params}
     exp = explain(model, inputs, method=args.method, random_state=args.random_state,
                   target=target, **params)
     for i, names in enumerate(exp.feature_names):
@@ -113,9 +119,27 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _params(items: Sequence[str], methods: Sequence[str],
-            metrics: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """``NAME.FIELD=VALUE`` options (VALUE parsed as JSON, else a string) per method/metric."""
+def _fields(model: Any, method: str) -> set[str]:
+    """The fields of ``method`` (``"auto"``: the method picked for ``model``); none if unknown."""
+    import dataclasses
+
+    from . import select_method
+    from ._registry import METHODS
+
+    name = select_method(model) if method == "auto" else method
+    if name not in METHODS:
+        return set()  # explain raises the UnknownNameError that lists the methods
+    return {f.name for f in dataclasses.fields(METHODS.get(name))}
+
+
+def _params(items: Sequence[str], methods: Sequence[str], metrics: Sequence[str],
+            objective: str | None = None,
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``NAME.FIELD=VALUE`` options (VALUE parsed as JSON, else a string) per method/metric.
+
+    ``objective.FIELD=VALUE`` items are left to `_route_objective` (they set the --objective
+    metric's fields); without ``objective`` they are refused here.
+    """
     from .exceptions import InvalidParameterError
 
     method_params: dict[str, dict[str, Any]] = {}
@@ -123,6 +147,13 @@ def _params(items: Sequence[str], methods: Sequence[str],
     for item in items:
         key, eq, raw = item.partition("=")
         name, dot, field = key.partition(".")
+        if name == "objective" and dot and "objective" not in (*methods, *metrics):
+            if objective is None:
+                msg = (f"--param {item!r} sets a field of the --objective metric, and no "
+                       "--objective is given. Add --objective NAME (e.g. --objective "
+                       "infidelity), or drop the --param.")
+                raise InvalidParameterError(msg, parameter="param", value=item)
+            continue
         chosen = ", ".join((*methods, *metrics))
         if not (eq and dot and name and field):
             msg = (f"--param {item!r} must look like NAME.FIELD=VALUE with NAME one of the "
@@ -139,6 +170,76 @@ def _params(items: Sequence[str], methods: Sequence[str],
             value = raw
         (method_params if name in methods else metric_params).setdefault(name, {})[field] = value
     return method_params, metric_params
+
+
+def _objective_takers(methods: Sequence[str]) -> list[str]:
+    """The entries of ``methods`` whose method has an ``objective`` field (best_of, bee, ...)."""
+    import dataclasses
+
+    from ._registry import METHODS
+
+    return [name for name in methods if name in METHODS
+            and any(f.name == "objective" for f in dataclasses.fields(METHODS.get(name)))]
+
+
+def _route_objective(name: str | None, items: Sequence[str], methods: Sequence[str],
+                     method_params: dict[str, dict[str, Any]]) -> None:
+    """``--objective NAME``: the metric registered as NAME, with the fields that
+    ``--param objective.FIELD=VALUE`` sets, as the ``objective`` of each chosen method that has
+    one. Without --objective such a method raises its own error (its objective is required)."""
+    from ._registry import METHODS
+    from .batch._chunk import metric_registry
+    from .exceptions import InvalidParameterError, UnknownNameError
+
+    if name is None:
+        return
+    takers = _objective_takers(methods)
+    if not takers:
+        able = ", ".join(_objective_takers(METHODS.names())) or "none is registered"
+        chosen = ", ".join(methods) or "auto"
+        msg = (f"--objective {name!r} is the metric that a method choosing among explanations "
+               f"optimises, and none of the chosen methods ({chosen}) takes an objective. "
+               f"Methods that take one: {able}. Choose one of them, or drop --objective.")
+        raise InvalidParameterError(msg, parameter="objective", value=name)
+    given = [m for m in takers if "objective" in method_params.get(m, {})]
+    if given:
+        msg = (f"--objective {name!r} and --param {given[0]}.objective both set the objective "
+               f"of {given[0]!r}. Give it once, with --objective.")
+        raise InvalidParameterError(msg, parameter="objective", value=name)
+    registry = metric_registry()  # metrics, imported lazily (the application layer)
+    try:
+        cls = registry.get(name)
+    except UnknownNameError as err:  # its message suggests the closest name and lists them all
+        msg = (f"--objective {name!r} is not a metric name. {err} Pass one of them "
+               "(xai metrics lists them), e.g. --objective infidelity.")
+        raise InvalidParameterError(msg, parameter="objective", value=name) from err
+    params = _params([i for i in items if i.startswith("objective.")], [],
+                     ["objective"])[1].get("objective", {})
+    objective = _make_metric(cls, params, name)
+    for method in takers:
+        method_params.setdefault(method, {})["objective"] = objective
+
+
+def _make_metric(cls: Any, params: dict[str, Any], name: str) -> Any:
+    """``cls(**params)``, with typed errors naming ``--param objective.FIELD`` for bad fields."""
+    import dataclasses
+
+    from .exceptions import InvalidParameterError
+    from .extend import required_fields
+
+    fields = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        msg = (f"--param objective.{unknown[0]} is not a field of the --objective metric "
+               f"{name!r} ({cls.__name__}). Its fields: {', '.join(fields) or 'none'}.")
+        raise InvalidParameterError(msg, parameter="param", value=f"objective.{unknown[0]}")
+    missing = [f for f in required_fields(cls) if f not in params]
+    if missing:
+        msg = (f"The --objective metric {name!r} ({cls.__name__}) needs its {missing[0]!r} "
+               f"field; the CLI cannot pass it. Choose another objective, or call xai.explain "
+               "from Python with a configured metric.")
+        raise InvalidParameterError(msg, parameter="objective", value=name)
+    return cls(**params)
 
 
 def _quiet_ray(quiet: bool) -> None:
@@ -165,7 +266,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise InvalidParameterError(msg, parameter="add", value=True)
 
     methods, metric_names = _split(args.methods), _split(args.metrics)
-    method_params, metric_params = _params(args.param or [], methods, metric_names)
+    method_params, metric_params = _params(args.param or [], methods, metric_names,
+                                           objective=args.objective)
+    _route_objective(args.objective, args.param or [], methods or ["auto"], method_params)
     _route_action_set(args.action_set, methods, metric_names, method_params, metric_params)
     if args.engine == "ray":
         _quiet_ray(args.quiet)
@@ -263,6 +366,10 @@ def _graph_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+_OBJECTIVE_HELP = ("a metric name (xai metrics): the objective of the chosen methods that "
+                   "take one (best_of, bee), e.g. infidelity")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error: ``xai: error: ... (see xai score --help)``."""
 
@@ -297,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--method", default="auto",
                      help="a method name (xai methods); default: the best one for the model")
     exp.add_argument("--random-state", type=int, default=0)
+    exp.add_argument("--param", action="append", metavar="NAME.FIELD=VALUE",
+                     help="a parameter of the method, e.g. occlusion.window=2 or "
+                          "best_of.candidates='[\"occlusion\", \"lime\"]'; "
+                          "objective.FIELD=VALUE sets a field of the --objective metric")
+    exp.add_argument("--objective", default=None, metavar="METRIC", help=_OBJECTIVE_HELP)
     exp.add_argument("--html", help="write an HTML heatmap here")
     exp.set_defaults(func=_cmd_explain)
     _add_score(add)
@@ -328,7 +440,9 @@ def _add_score(add: Any) -> None:
     sc.add_argument("--columns", default=None, help="comma-separated input columns")
     sc.add_argument("--target", default=None, help="explained output: a label, or an index when no label matches")
     sc.add_argument("--param", action="append", metavar="NAME.FIELD=VALUE",
-                    help="a method or metric parameter, e.g. kernel_shap.n_samples=500")
+                    help="a method or metric parameter, e.g. kernel_shap.n_samples=500; "
+                         "objective.FIELD=VALUE sets a field of the --objective metric")
+    sc.add_argument("--objective", default=None, metavar="METRIC", help=_OBJECTIVE_HELP)
     sc.add_argument("--explain", choices=("edges", "nodes"), default=None,
                     help="graph models: attribute the edges (default) or the nodes")
     sc.add_argument("--index", default=None,
