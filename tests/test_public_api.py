@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 XAI_ALL = sorted([
     "ActionElement",
     "ActionSet",
+    "BEE",
+    "BEEPolicy",
     "Batch",
     "BestOf",
     "CallableAdapter",
@@ -133,9 +135,9 @@ def test_every_registered_method_class_is_exported():
 
 #: The names of ``xai.extend``, the one surface for method and metric authors (and ``metrics``).
 EXTEND_ALL = sorted([
-    "DEFAULT_BATCH_SIZE", "METHODS", "NONE_OK", "AttributionOutput", "Batch", "Capability",
-    "Constraint", "FeatureSpace", "InstanceOf", "Interval", "Method", "MethodRegistry",
-    "ModelAdapter", "ModelInfo", "NamedFeatures", "Options", "Registry", "ResolvedTarget",
+    "DEFAULT_BATCH_SIZE", "METHODS", "NONE_OK", "AttributionOutput", "BaselineFamily", "Batch",
+    "Capability", "Constraint", "FamilyContext", "FeatureSpace", "InstanceOf", "Interval", "Method", "MethodRegistry",
+    "ModelAdapter", "ModelInfo", "NamedFeatures", "Options", "Registry", "ResolvedTarget", "Stats",
     "as_probabilities", "check_params", "check_random_state",
     "example_generators", "fmt_value", "int_seed", "make_method", "numpy_rng", "register_method",
     "required_fields", "resolve_batch_size", "score_masks", "scores_table_html",

@@ -51,7 +51,9 @@ from .features.resamplers import (
     TokenResampler,
 )
 from .methods import (
+    BEE,
     OLM,
+    BEEPolicy,
     BestOf,
     ContextLengthProbing,
     GNNExplainer,
@@ -85,8 +87,10 @@ __all__ = [
     "OneHot",
     "Responsiveness",
     "Thermometer",
+    "BEE",
     "METHODS",
     "OLM",
+    "BEEPolicy",
     "Batch",
     "BestOf",
     "CallableAdapter",

@@ -92,6 +92,7 @@ from .methods._base import (
     _resolve_batch_size,
     example_generators,
 )
+from .methods._bee_families import BaselineFamily, FamilyContext, Stats
 from .methods._perturb import score_masks
 from .plot._html import scores_table_html
 
@@ -100,9 +101,11 @@ __all__ = [
     "METHODS",
     "NONE_OK",
     "AttributionOutput",
+    "BaselineFamily",
     "Batch",
     "Capability",
     "Constraint",
+    "FamilyContext",
     "FeatureSpace",
     "InstanceOf",
     "Interval",
@@ -114,6 +117,7 @@ __all__ = [
     "Options",
     "Registry",
     "ResolvedTarget",
+    "Stats",
     "as_probabilities",
     "check_params",
     "check_random_state",

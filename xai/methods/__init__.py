@@ -1,6 +1,7 @@
 """Attribution methods. Each module registers one method; the import order below is explicit."""
 
 from . import (  # noqa: F401  (registration)
+    bee,
     best_of,
     context_length_probing,
     gnnexplainer,
@@ -16,6 +17,8 @@ from . import (  # noqa: F401  (registration)
     textgenshap,
 )
 from ._base import AttributionOutput, Method
+from ._bee_policy import BEEPolicy
+from .bee import BEE
 from .best_of import BestOf
 from .context_length_probing import ContextLengthProbing
 from .gnnexplainer import GNNExplainer
@@ -30,7 +33,7 @@ from .shapley_sampling import ShapleySampling
 from .smoothed import Smoothed
 from .textgenshap import TextGenSHAP
 
-__all__ = ["OLM", "AttributionOutput", "BestOf", "ContextLengthProbing", "GNNExplainer",
+__all__ = ["BEE", "OLM", "AttributionOutput", "BEEPolicy", "BestOf", "ContextLengthProbing", "GNNExplainer",
            "InputMarginalization",
            "IntegratedGradients", "KernelShap", "Lime", "Method", "Occlusion", "Responsiveness",
            "ShapleySampling",

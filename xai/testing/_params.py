@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..methods import OLM, BestOf, InputMarginalization, Method, Responsiveness
+from ..methods import BEE, OLM, BestOf, InputMarginalization, Method, Responsiveness
 from ..recourse import ActionElement, ActionSet
 from ._toys import UniformResampler
 
@@ -51,6 +51,13 @@ def _best_of() -> list[dict[str, Any]]:
              "candidates": [("lime", {"n_samples": 40}), ("lime", {"n_samples": 60})]}]
 
 
+def _bee() -> list[dict[str, Any]]:
+    return [{"objective": l1_size, "direction": "min", "n_baselines": 3, "n_steps": 4},
+            {"objective": l1_size, "direction": "max", "n_baselines": 2, "n_steps": 3,
+             "families": ["gaussian", "uniform"],
+             "integrand": "grad_x_act", "integration": "riemann_trapezoid"}]
+
+
 #: Parameter sets of the built-in methods that need a test fake, by class (built on each call,
 #: so that no check shares a fake with another).
 TEST_PARAMS: dict[type[Method], Callable[[], list[dict[str, Any]]]] = {
@@ -58,6 +65,7 @@ TEST_PARAMS: dict[type[Method], Callable[[], list[dict[str, Any]]]] = {
     InputMarginalization: _input_marginalization,
     Responsiveness: _responsiveness,
     BestOf: _best_of,
+    BEE: _bee,
 }
 
 
