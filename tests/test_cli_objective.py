@@ -151,3 +151,21 @@ def test_score_refuses_an_objective_no_chosen_method_takes(x_test, tmp_path, cap
     assert code == 2
     assert "none of the chosen methods (occlusion, lime) takes an objective" in err
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_explain_bee_with_an_objective_prints_the_python_values(capsys):
+    from xai.demo import load_sentiment_model
+
+    text = "a gripping, beautifully acted film"
+    code = main(["explain", "--model", "demo-sentiment", "--text", text, "--method", "bee",
+                 "--objective", "infidelity", "--param", "objective.n_perturbations=16",
+                 "--param", "bee.n_baselines=3", "--param", "bee.n_steps=4"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    exp = xai.explain(load_sentiment_model(), [text], method="bee", n_baselines=3, n_steps=4,
+                      objective=metrics.Infidelity(n_perturbations=16), random_state=0)
+    _, printed = _printed(out.out)
+    want = dict(zip(exp.feature_names[0], exp.values[0, 0].tolist(), strict=True))
+    assert printed.keys() == want.keys()
+    for name, value in want.items():
+        assert printed[name] == pytest.approx(value, abs=1e-4), name
