@@ -35,7 +35,7 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
-AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness")
+AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -306,7 +306,8 @@ PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_ge
                                      "metrics": ("captum", "quantus"),
                                      # reachml needs its own venv (bench/reachml_compare.py);
                                      # the in-process comparison is a one-call-per-point loop
-                                     "responsiveness": ()}
+                                     "responsiveness": (),
+                                     "bee": ("captum",)}  # BEE vs captum's IG
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:
