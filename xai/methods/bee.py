@@ -115,7 +115,9 @@ class BEE(Method):
     ``model_calls`` (forward+backward passes on the paths plus one forward per baseline; the
     objective's own calls are not counted), ``candidates`` (every scored draw: family, seed,
     objective value); plus ``n_paths``, ``convergence_delta`` (ig: sum of values minus
-    (f(x) - f(b))), ``objective``, ``direction``, ``integrand``, ``layer``.
+    (f(x) - f(b))), ``objective``, ``direction``, ``objective_seed`` (the seed the objective
+    scored with: ``metric(exp, model, random_state=objective_seed)`` reproduces
+    ``objective_value``), ``integrand``, ``layer``.
     The objective is evaluated on the explained inputs: reported scores are optimised for that
     metric, so hold out a different metric (or data) for evaluation.
 
@@ -299,8 +301,9 @@ class BEE(Method):
         values, base_scores, sums = self.integrate(space, families, draws, target, batch_size)
         owner = [[j for j, d in enumerate(draws) if d.example == i] for i in range(len(batch))]
         if objective is not None:
+            objective_seed = int_seed(rng)
             scores = self.score(objective, adapter, batch, features, target, draws, values,
-                                batch_size=batch_size, seed=int_seed(rng))
+                                batch_size=batch_size, seed=objective_seed)
             ranked = torch.nan_to_num(scores * objective.sign(), nan=-torch.inf)
             best = [mine[int(ranked[mine].argmax())] for mine in owner]  # first of ties
             chosen_values = [values[j] for j in best]
@@ -330,7 +333,8 @@ class BEE(Method):
             "families": [f.name for f in families],
         }
         if objective is not None:
-            extras.update(objective=objective.name, direction=objective.direction)
+            extras.update(objective=objective.name, direction=objective.direction,
+                          objective_seed=objective_seed)
         if self.integrand == "ig":
             extras["convergence_delta"] = chosen_sums - (target.explained_scores() - chosen_base)
         return AttributionOutput(chosen_values if space.kind == "text"

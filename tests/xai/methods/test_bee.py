@@ -303,6 +303,9 @@ def test_policy_with_its_objective_selects_the_best_draw(mlp3, fitted):
     objective = metrics.FaithfulnessCorrelation(n_subsets=8)
     exp = xai.explain(mlp3, X, method="bee", policy=fitted, objective=objective,
                       background=BG, target=0, random_state=0)
+    # the selection's seed reproduces the objective values of the returned maps
+    again = objective(exp, mlp3, random_state=exp.extras["objective_seed"])
+    torch.testing.assert_close(again.scores[:, 0].float(), exp.extras["objective_value"])
     for i, cands in enumerate(exp.extras["candidates"]):
         assert exp.extras["objective_value"][i].item() == pytest.approx(
             max(c["objective"] for c in cands), rel=1e-5)
