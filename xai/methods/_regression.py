@@ -1,0 +1,257 @@
+"""Regression estimators of Shapley values on a coalition game (issue 16, first part).
+
+Both estimators take a value function ``value(keep (m, D) bool) -> (m,) or (m, A)`` (the
+interface of :mod:`xai.methods._coalitions`) and a budget in value rows that counts the empty
+and the full coalition, and both satisfy efficiency exactly (sum of values = v(N) - v(empty)).
+
+paired_kernel_shapley
+    KernelSHAP with paired sampling (each coalition and its complement) and the exact
+    constrained weighted least-squares solution (Lundberg & Lee 2017; Covert & Lee 2021): sizes
+    k ~ 1/(k (D - k)), a uniform subset of that size,
+    phi = A^-1 (b - 1 (1'A^-1 b - Delta) / (1'A^-1 1)) with A, b the sample moments.
+leverage_shapley
+    Leverage SHAP (Musco & Witter, ICLR 2025): paired, without replacement, the number of
+    coalitions of each size set by the leverage scores 1/C(D, s) (deterministic counts, largest
+    remainder), weights 1/(s (D - s) k_s), projected weighted least squares, phi = phi_perp +
+    Delta/D.
+
+Standard errors are delete-a-group jackknife estimates over ``n_groups`` groups of pairs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..exceptions import InvalidParameterError
+from ._coalitions import GameResult, ValueFunction, _all_coalitions, _evaluate, _exact_from_values
+
+__all__ = ["KernelDesign", "LeverageDesign", "leverage_counts", "leverage_shapley",
+           "paired_kernel_shapley"]
+
+_F = torch.float64
+
+
+def _columns(v: torch.Tensor) -> torch.Tensor:
+    return v.reshape(v.shape[0], -1).to(_F)
+
+
+def _check_budget(budget: int, d: int, owner: str, least: int) -> None:
+    if budget < least:
+        msg = (f"The 'budget' parameter of {owner} must be at least {least} value rows for "
+               f"{d} players (the empty and full coalitions and enough pairs to span the "
+               f"{d - 1} directions of the regression). Got {budget} instead.")
+        raise InvalidParameterError(msg, owner=owner, parameter="budget", value=budget)
+
+
+def _exact(value: ValueFunction, d: int, batch_size: int | None, owner: str) -> GameResult:
+    return _exact_from_values(_evaluate(value, _all_coalitions(d), batch_size, owner).to(_F), d)
+
+
+def constrained_solve(a: torch.Tensor, b: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """argmin over beta of the regression with moments (a, b) under 1'beta = total, per column
+    of b (D, A): beta = a^-1 b - a^-1 1 (1'a^-1 b - total) / (1'a^-1 1). Solves, never inverts."""
+    ones = torch.ones(a.shape[0], 1, dtype=_F)
+    sol = torch.linalg.solve(a, torch.cat([ones, b], dim=1))
+    u, w = sol[:, :1], sol[:, 1:]
+    out: torch.Tensor = w - u * (w.sum(0, keepdim=True) - total) / u.sum()
+    return out
+
+
+def _kernel_sizes(d: int) -> torch.Tensor:
+    k = torch.arange(1, d, dtype=_F)
+    p = 1.0 / (k * (d - k))
+    return p / p.sum()
+
+
+def _random_subsets(sizes: torch.Tensor, d: int, gen: torch.Generator) -> torch.Tensor:
+    """One uniform subset of each size: the first s players of a random order."""
+    order = torch.rand(len(sizes), d, generator=gen).argsort(1)
+    rank = order.argsort(1)
+    return rank < sizes.unsqueeze(1)
+
+
+def _jackknife(estimates: torch.Tensor) -> torch.Tensor:
+    """Delete-a-group jackknife standard error from leave-one-group-out estimates (G, ...)."""
+    g = estimates.shape[0]
+    if g < 2:
+        return torch.full(estimates.shape[1:], float("nan"), dtype=_F)
+    mean = estimates.mean(0)
+    return ((g - 1) / g * ((estimates - mean) ** 2).sum(0)).sqrt()
+
+
+def _groups(n_pairs: int, n_groups: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randperm(n_pairs, generator=gen) % max(1, min(n_groups, n_pairs))
+
+
+class KernelDesign:
+    """Paired KernelSHAP's rows and solver: ``rows`` (2 + 2m, D) are the empty and the full
+    coalition, then m sampled coalitions, then their complements; ``solve(scores)`` returns
+    (values (D, A), stderr (D, A))."""
+
+    def __init__(self, d: int, budget: int, generator: torch.Generator, *, n_groups: int = 10,
+                 owner: str = "kernel_shap") -> None:
+        _check_budget(budget, d, owner, 2 * d + 2)
+        self.d, self.budget, self.owner = d, budget, owner
+        self.m = m = (budget - 2) // 2
+        sizes = torch.multinomial(_kernel_sizes(d), m, replacement=True, generator=generator) + 1
+        z = _random_subsets(sizes, d, generator)
+        ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
+        self.rows = torch.cat([ends, z, ~z])
+        self.group = _groups(m, n_groups, generator)
+
+    def solve(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, v = self.m, _columns(scores)
+        y = v[2:] - v[0]
+        zf = self.rows[2:].to(_F)
+        # per pair: its contribution to A and b (each pair counts once, half of each row)
+        a_pair = 0.5 * (zf[:m].unsqueeze(2) * zf[:m].unsqueeze(1)
+                        + zf[m:].unsqueeze(2) * zf[m:].unsqueeze(1))  # (m, D, D)
+        b_pair = 0.5 * (zf[:m].unsqueeze(2) * y[:m].unsqueeze(1)
+                        + zf[m:].unsqueeze(2) * y[m:].unsqueeze(1))  # (m, D, A)
+        total = (v[1] - v[0]).unsqueeze(0)
+        phi = _solve_or_refuse(a_pair.mean(0), b_pair.mean(0), total, self.budget, self.owner)
+        loo = [_solve_or_nan(a_pair[self.group != g].mean(0), b_pair[self.group != g].mean(0),
+                             total) for g in range(int(self.group.max()) + 1)]
+        return phi, _jackknife(torch.stack(loo))
+
+
+def _play(design: KernelDesign | LeverageDesign, value: ValueFunction,
+          batch_size: int | None) -> GameResult:
+    raw = _evaluate(value, design.rows, batch_size, design.owner)
+    phi, stderr = design.solve(raw)
+    v = _columns(raw)
+    if raw.ndim == 1:  # a one-column game gets (D,) values, as exact_shapley gives
+        phi, stderr, v = phi[:, 0], stderr[:, 0], v[:, 0]
+    return GameResult(phi, stderr, v[0], v[1], int(design.rows.shape[0]), False)
+
+
+def paired_kernel_shapley(value: ValueFunction, n_players: int, *, budget: int,
+                          generator: torch.Generator, batch_size: int | None = None,
+                          n_groups: int = 10, owner: str = "kernel_shap") -> GameResult:
+    """Paired KernelSHAP with the exact constrained solution; ``budget`` value rows at most
+    (2 + 2 floor((budget - 2) / 2)); exact enumeration when 2^D <= budget."""
+    if n_players < 63 and 2**n_players <= budget:
+        return _exact(value, n_players, batch_size, owner)
+    design = KernelDesign(n_players, budget, generator, n_groups=n_groups, owner=owner)
+    return _play(design, value, batch_size)
+
+
+def leverage_counts(n_players: int, n_rows: int) -> dict[int, int]:
+    """Pairs per size s <= D/2 so that the paired coalitions number ``n_rows`` (even, empty and
+    full excluded): solve sum_s min(C(D, s), c) = n_rows for c by bisection; size s < D/2 gets
+    min(C(D, s), c) pairs (each with its complement, of size D - s), the middle size of an even
+    D gets half of min(C(D, D/2), c) pairs; integers by largest remainder with the exact total."""
+    d = n_players
+    comb = [math.comb(d, s) for s in range(d + 1)]
+    lo, hi = 0.0, float(max(comb))
+    for _ in range(200):
+        c = 0.5 * (lo + hi)
+        lo, hi = (c, hi) if sum(min(comb[s], c) for s in range(1, d)) < n_rows else (lo, c)
+    c = hi
+    half = range(1, d // 2 + 1)
+    pool = {s: math.comb(d - 1, s - 1) if 2 * s == d else comb[s] for s in half}
+    want = {s: min(comb[s], c) / 2 if 2 * s == d else min(comb[s], c) for s in half}
+    q = {s: min(math.floor(want[s] + 1e-9), pool[s]) for s in half}
+    short = n_rows // 2 - sum(q.values())
+    for s in sorted(half, key=lambda s: -(want[s] - math.floor(want[s] + 1e-9))):
+        if short > 0 and q[s] < pool[s]:
+            q[s] += 1
+            short -= 1
+    return q
+
+
+def _distinct_subsets(d: int, s: int, count: int, middle: bool, gen: torch.Generator
+                      ) -> torch.Tensor:
+    """``count`` distinct subsets of size s (for the middle size of an even D: subsets that hold
+    player D-1, so that no pair repeats another's complement)."""
+    free, fixed = (d - 1, 1) if middle else (d, 0)
+    k = s - fixed
+    pool = math.comb(free, k)
+    if count >= pool // 4 or pool <= 4096:  # enumerate and pick without replacement
+        idx = torch.combinations(torch.arange(free), k) if k > 0 else torch.zeros(1, 0).long()
+        chosen = idx[torch.randperm(idx.shape[0], generator=gen)[:count]]
+    else:  # rejection: collisions are rare when count << pool
+        seen: set[tuple[int, ...]] = set()
+        picked: list[tuple[int, ...]] = []
+        while len(picked) < count:
+            c = tuple(sorted(torch.randperm(free, generator=gen)[:k].tolist()))
+            if c not in seen:
+                seen.add(c)
+                picked.append(c)
+        chosen = torch.tensor(picked, dtype=torch.long).reshape(count, k)
+    z = torch.zeros(count, d, dtype=torch.bool)
+    z.scatter_(1, chosen, True)
+    if middle:
+        z[:, d - 1] = True
+    return z
+
+
+class LeverageDesign:
+    """Leverage SHAP's rows and solver (rows: empty, full, the sampled halves, their
+    complements; all distinct)."""
+
+    def __init__(self, d: int, budget: int, generator: torch.Generator, *, n_groups: int = 10,
+                 owner: str = "shapley_sampling") -> None:
+        _check_budget(budget, d, owner, 2 * d + 2)
+        self.d, self.owner = d, owner
+        m = budget - 2 - (budget - 2) % 2
+        z = torch.cat([_distinct_subsets(d, s, q, 2 * s == d, generator)
+                       for s, q in leverage_counts(d, m).items() if q > 0])
+        ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
+        self.n_pairs = z.shape[0]
+        self.rows = torch.cat([ends, z, ~z])
+        self.group = _groups(self.n_pairs, n_groups, generator)
+
+    def solve(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = _columns(scores)
+        rows, y, delta = self.rows[2:], v[2:] - v[0], v[1] - v[0]
+        phi = _leverage_fit(rows, y, delta, torch.ones(self.n_pairs, dtype=torch.bool))
+        loo = [_leverage_fit(rows, y, delta, self.group != g)
+               for g in range(int(self.group.max()) + 1)]
+        return phi, _jackknife(torch.stack(loo))
+
+
+def leverage_shapley(value: ValueFunction, n_players: int, *, budget: int,
+                     generator: torch.Generator, batch_size: int | None = None,
+                     n_groups: int = 10, owner: str = "shapley_sampling") -> GameResult:
+    """Leverage SHAP; ``min(budget, 2^D)`` rounded down to even value rows, all distinct."""
+    if n_players < 63 and 2**n_players <= budget:
+        return _exact(value, n_players, batch_size, owner)
+    design = LeverageDesign(n_players, budget, generator, n_groups=n_groups, owner=owner)
+    return _play(design, value, batch_size)
+
+
+def _leverage_fit(rows: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                  use: torch.Tensor) -> torch.Tensor:
+    """Projected weighted least squares on the pairs ``use`` (bool over pairs)."""
+    d = rows.shape[1]
+    keep = torch.cat([use, use])
+    z, yy = rows[keep].to(_F), y[keep]
+    s = z.sum(1)
+    counts = torch.bincount(s.long(), minlength=d + 1).to(_F)
+    w = (1.0 / (s * (d - s) * counts[s.long()])).sqrt().unsqueeze(1)
+    a = (z - s.unsqueeze(1) / d) * w
+    target = (yy - (s / d).unsqueeze(1) * delta) * w
+    perp = torch.linalg.lstsq(a, target, driver="gelsd").solution  # minimum norm
+    perp = perp - perp.mean(0, keepdim=True)  # exactly in 1-perp (lstsq's is up to rounding)
+    out: torch.Tensor = perp + delta / d
+    return out
+
+
+def _solve_or_refuse(a: torch.Tensor, b: torch.Tensor, total: torch.Tensor, budget: int,
+                     owner: str) -> torch.Tensor:
+    try:
+        return constrained_solve(a, b, total)
+    except RuntimeError as err:  # torch.linalg.LinAlgError
+        msg = (f"The sampled coalitions of {owner} do not determine the Shapley values (their "
+               f"moment matrix is singular). Raise 'budget' (now {budget}).")
+        raise InvalidParameterError(msg, owner=owner, parameter="budget", value=budget) from err
+
+
+def _solve_or_nan(a: torch.Tensor, b: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    try:
+        return constrained_solve(a, b, total)
+    except RuntimeError:  # torch.linalg.LinAlgError
+        return torch.full_like(b, float("nan"))
