@@ -12,7 +12,7 @@ import torch
 
 from .._capabilities import Capability, Modality
 from .._registry import register_method
-from .._validation import BASELINE, Constraint, InstanceOf, Interval
+from .._validation import BASELINE, NONE_OK, Constraint, InstanceOf, Interval, Options
 from ..adapters._base import Batch, ModelAdapter
 from ..exceptions import InvalidParameterError
 from ..explanation import ResolvedTarget
@@ -23,6 +23,7 @@ from ._budget import Cost, Moments
 from ._coalitions import _all_coalitions, _exact_from_values, fits_exact
 from ._permutations import Draws, chain_credits, check_pairs, ranks
 from ._perturb import row_pieces, stream_scores
+from ._regression import KernelDesign, LeverageDesign
 from .textgenshap import Levels, TextGenSHAP
 
 __all__ = ["ShapleySampling"]
@@ -65,6 +66,17 @@ class ShapleySampling(Method):
         values, ``2**d`` model rows) when ``2**d <= max_exact``; sample ``n_permutations``
         permutations otherwise. The default makes d <= 10 exact; 0 always samples. Decided per
         example, so texts of different lengths can be exact for some rows and sampled for others.
+    estimator : {"permutation", "kernel", "leverage"}, default="permutation"
+        How a sampled example is estimated: permutations (antithetic pairs), paired KernelSHAP
+        with the exact constrained regression (Covert & Lee 2021), or Leverage SHAP (paired,
+        without replacement, counts per size from leverage scores; Musco & Witter 2025). All
+        are exactly efficient; the paired regressions are exact on games with interactions of
+        order <= 2 once their pairs span the space.
+    budget : int, optional
+        Model rows per example, the empty and full coalitions included, for every estimator:
+        permutations get floor((budget - 2) / (d - 1)) (even when antithetic), the regressions
+        budget - 2 rounded down to even rows; an example with 2**d <= budget is enumerated
+        exactly. None: the rows of ``n_permutations`` permutations, 2 + n_permutations (d - 1).
 
     Notes
     -----
@@ -106,6 +118,8 @@ class ShapleySampling(Method):
         "feature_groups": FEATURE_GROUPS,
         "granularity": [Levels(extra=("auto", "token"))],
         "max_exact": [Interval(int, 0, None, closed="left")],
+        "estimator": [Options({"permutation", "kernel", "leverage"})],
+        "budget": [Interval(int, 1, None, closed="left"), NONE_OK],
     }
 
     n_permutations: int = 50
@@ -114,6 +128,8 @@ class ShapleySampling(Method):
     feature_groups: Any = None
     granularity: str | tuple[str, ...] = "auto"
     max_exact: int = 1024
+    estimator: str = "permutation"
+    budget: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,13 +151,34 @@ class ShapleySampling(Method):
     def enumerates(self, n_features: int) -> bool:
         """Whether an example with ``n_features`` features is enumerated exactly
         (``2**n_features <= max_exact``)."""
-        return fits_exact(n_features, self.max_exact)
+        return fits_exact(n_features, max(self.max_exact, self.budget or 0))
+
+    def rows_for(self, n_features: int) -> int:
+        """Model rows of a sampled example with ``n_features`` features."""
+        if self.budget is not None:
+            return self.budget
+        return 2 + self.n_permutations * max(n_features - 1, 0)
+
+    def n_permutations_for(self, n_features: int) -> int:
+        """Permutations of a sampled example: ``n_permutations``, or as many as ``budget``
+        pays for (at least one antithetic pair)."""
+        if self.budget is None:
+            return self.n_permutations
+        n = (self.budget - 2) // max(n_features - 1, 1)
+        step = 2 if self.antithetic else 1
+        return max(step, n - n % step)
 
     # -- language models: the log_prob game of TextGenSHAP -----------------------------------
     def _game(self, adapter: ModelAdapter) -> TextGenSHAP | None:
         """The generation game played on a language model; None for every other model."""
         if adapter.modality != "generation":
             return None
+        if self.estimator != "permutation" or self.budget is not None:
+            msg = ("For language models ShapleySampling plays TextGenSHAP's game with "
+                   "permutations; estimator and budget are not available there yet. Leave "
+                   "estimator='permutation' and set n_permutations.")
+            raise InvalidParameterError(msg, owner="ShapleySampling", parameter="estimator",
+                                        value=self.estimator)
         if not (isinstance(self.baseline, str) and self.baseline in ("auto", "delete")):
             msg = (f"For language models ShapleySampling removes players by deleting their text, "
                    f"so 'baseline' must be 'auto' or 'delete'. Got {self.baseline!r} instead.")
@@ -178,7 +215,9 @@ class ShapleySampling(Method):
         # max_exact=0: the conformance fixtures have few features, which would be exact (and
         # seed-independent) under the default.
         return [{"n_permutations": 4, "max_exact": 0},
-                {"n_permutations": 3, "antithetic": False, "max_exact": 0}]
+                {"n_permutations": 3, "antithetic": False, "max_exact": 0},
+                {"estimator": "leverage", "budget": 24, "max_exact": 0},
+                {"estimator": "kernel", "n_permutations": 8, "max_exact": 0}]
 
     def permutations(self, n_features: int, gen: torch.Generator) -> torch.Tensor:
         """The sampled orderings, (n_permutations, n_features), as :meth:`explain` draws them."""
@@ -191,7 +230,7 @@ class ShapleySampling(Method):
         ``batch_size`` at a time; an exact example holds its 2**d scores until it is solved."""
         d_max = max((f.n_features for f in features), default=0)
         exact = [2**f.n_features for f in features if self.enumerates(f.n_features)]
-        sampled = sum(self.n_permutations * max(f.n_features - 1, 0) + 2 for f in features
+        sampled = sum(self.rows_for(f.n_features) for f in features
                       if not self.enumerates(f.n_features))
         held = max(exact, default=0) * 8 * n_outputs
         # name the parameter that set most of the rows
@@ -214,10 +253,8 @@ class ShapleySampling(Method):
             return game._attribute(adapter, batch, features, target, batch_size=batch_size,
                                    rng=rng)
         gens = example_generators(rng, len(features))
-        chains: list[_Chain | _Exact] = [
-            _Exact(f.n_features, target.indices[i]) if self.enumerates(f.n_features) else
-            _Chain(Draws(f.n_features, self.n_permutations, self.antithetic, g), target.indices[i])
-            for i, (f, g) in enumerate(zip(features, gens, strict=True))]
+        chains = [self._chain(f.n_features, target.indices[i], g)
+                  for i, (f, g) in enumerate(zip(features, gens, strict=True))]
         pieces = row_pieces([c.n_rows for c in chains],
                             lambda i, start, stop: chains[i].masks(start, stop), batch_size)
         n_calls = stream_scores(adapter, features, pieces, lambda i, s: chains[i].take(s),
@@ -226,9 +263,49 @@ class ShapleySampling(Method):
         extras = {"stderr": pad_stack([r[1] for r in results]),
                   "exact": torch.tensor([c.exact for c in chains], dtype=torch.bool),
                   "n_model_calls": torch.tensor(n_calls),
-                  "n_rows": torch.tensor(sum(c.n_rows for c in chains))}
+                  "n_rows": torch.tensor(sum(c.n_rows for c in chains)),
+                  "estimator": self.estimator}
         return AttributionOutput([r[0] for r in results],
                                  base_values=torch.stack([r[2] for r in results]), extras=extras)
+
+    def _chain(self, d: int, outputs: torch.Tensor, gen: torch.Generator
+               ) -> _Chain | _Exact | _Regression:
+        """One example's streamed game: exact, permutations or a regression design."""
+        if self.enumerates(d):
+            return _Exact(d, outputs)
+        if self.estimator == "permutation":
+            return _Chain(Draws(d, self.n_permutations_for(d), self.antithetic, gen), outputs)
+        design = KernelDesign if self.estimator == "kernel" else LeverageDesign
+        return _Regression(design(d, self.rows_for(d), gen, owner="ShapleySampling"), outputs)
+
+
+class _Regression:
+    """One example's regression game: all rows are designed up front, scored in row order, and
+    solved once the last is in."""
+
+    exact = False
+
+    def __init__(self, design: KernelDesign | LeverageDesign, outputs: torch.Tensor) -> None:
+        self.design, self.outputs = design, outputs
+        self.n_rows = int(design.rows.shape[0])
+        self.buffer: list[torch.Tensor] = []
+        self.solved: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def masks(self, start: int, stop: int) -> torch.Tensor:
+        return self.design.rows[start:stop]
+
+    def take(self, scores: torch.Tensor) -> None:
+        self.buffer.append(scores[:, self.outputs])
+        if sum(b.shape[0] for b in self.buffer) < self.n_rows:
+            return
+        v = torch.cat(self.buffer)
+        self.buffer = []
+        phi, stderr = self.design.solve(v)
+        self.solved = (phi.T.to(v.dtype), stderr.T.to(v.dtype), v[0])
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        assert self.solved is not None
+        return self.solved
 
 
 class _Exact:

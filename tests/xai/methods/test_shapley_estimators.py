@@ -1,0 +1,74 @@
+"""``shapley_sampling``'s estimators and budget (issue 16): the regression estimators play the
+same streamed game as the permutations, on tabular and text inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import xai
+from tests import models
+from xai.exceptions import InvalidParameterError
+
+X = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def quadratic():
+    g = torch.Generator().manual_seed(3)
+    return models.Polynomial2(torch.randn(8, generator=g), torch.randn(8, 8, generator=g))
+
+
+def _exact(model, x):
+    return xai.explain(model, x, method="shapley_sampling", max_exact=256, target=0)
+
+
+@pytest.mark.parametrize("estimator", ["kernel", "leverage"])
+def test_paired_regressions_are_exact_on_a_quadratic_model(quadratic, estimator):
+    exact = _exact(quadratic, X)
+    exp = xai.explain(quadratic, X, method="shapley_sampling", estimator=estimator, budget=120,
+                      max_exact=0, target=0, random_state=0)
+    assert not exp.extras["exact"].any()
+    assert exp.extras["estimator"] == estimator
+    torch.testing.assert_close(exp.values, exact.values, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("estimator", ["permutation", "kernel", "leverage"])
+def test_budget_bounds_the_rows_and_efficiency_holds(mlp3, estimator):
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(1))
+    exp = xai.explain(mlp3, x, method="shapley_sampling", estimator=estimator, budget=50,
+                      max_exact=0, target=[0, 2, 1], random_state=0)
+    rows = {"permutation": 2 + 8 * 5, "kernel": 50, "leverage": 50}[estimator]
+    assert int(exp.extras["n_rows"]) == 3 * rows
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               atol=1e-5, rtol=0)
+    assert (exp.extras["stderr"] > 0).all()
+
+
+def test_a_budget_that_covers_every_coalition_enumerates(mlp3):
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(2))
+    exp = xai.explain(mlp3, x, method="shapley_sampling", estimator="leverage", budget=64,
+                      max_exact=0, target=0)
+    assert exp.extras["exact"].all()
+    torch.testing.assert_close(exp.values, _exact(mlp3, x).values)
+
+
+def test_leverage_on_words_of_a_text_model(tiny_bert, texts):
+    model, tok = tiny_bert
+    exp = xai.explain((model, tok), texts, method="shapley_sampling", estimator="leverage",
+                      budget=24, max_exact=0, random_state=0)
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               atol=1e-4, rtol=0)
+    again = xai.explain((model, tok), texts, method="shapley_sampling", estimator="leverage",
+                        budget=24, max_exact=0, random_state=0)
+    assert torch.equal(exp.values, again.values)
+
+
+def test_too_small_a_budget_is_a_typed_error(quadratic):
+    with pytest.raises(InvalidParameterError, match="at least 18") as err:
+        xai.explain(quadratic, X, method="shapley_sampling", estimator="kernel", budget=10,
+                    max_exact=0, target=0)
+    assert err.value.parameter == "budget"
+    with pytest.raises(InvalidParameterError) as err:
+        xai.explain(quadratic, X, method="shapley_sampling", estimator="svarm", target=0)
+    assert err.value.parameter == "estimator"
