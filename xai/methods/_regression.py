@@ -75,6 +75,8 @@ def _random_subsets(sizes: torch.Tensor, d: int, gen: torch.Generator) -> torch.
 
 def _jackknife(estimates: torch.Tensor) -> torch.Tensor:
     """Delete-a-group jackknife standard error from leave-one-group-out estimates (G, ...)."""
+    finite = torch.isfinite(estimates.flatten(1)).all(1)
+    estimates = estimates[finite]  # a singular leave-one-out replicate carries no information
     g = estimates.shape[0]
     if g < 2:
         return torch.full(estimates.shape[1:], float("nan"), dtype=_F)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -77,6 +77,15 @@ class ShapleySampling(Method):
         permutations get floor((budget - 2) / (d - 1)) (even when antithetic), the regressions
         budget - 2 rounded down to even rows; an example with 2**d <= budget is enumerated
         exactly. None: the rows of ``n_permutations`` permutations, 2 + n_permutations (d - 1).
+        With ``tolerance``, the rows of one round.
+    tolerance : float, optional
+        Draw independent rounds (of ``budget`` rows, or ``n_permutations`` permutations) until
+        every standard error of the example is at most ``tolerance``, as R's kernelshap and
+        permshap do; the rounds are averaged. ``extras["converged"]`` says per example whether
+        it got there within ``max_budget``.
+    max_budget : int, default=20000
+        Model rows per example at most when ``tolerance`` is set (a round that would pass it is
+        not drawn).
 
     Notes
     -----
@@ -120,6 +129,8 @@ class ShapleySampling(Method):
         "max_exact": [Interval(int, 0, None, closed="left")],
         "estimator": [Options({"permutation", "kernel", "leverage"})],
         "budget": [Interval(int, 1, None, closed="left"), NONE_OK],
+        "tolerance": [Interval(float, 0, None, closed="neither"), NONE_OK],
+        "max_budget": [Interval(int, 1, None, closed="left")],
     }
 
     n_permutations: int = 50
@@ -130,6 +141,8 @@ class ShapleySampling(Method):
     max_exact: int = 1024
     estimator: str = "permutation"
     budget: int | None = None
+    tolerance: float | None = None
+    max_budget: int = 20_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -173,9 +186,10 @@ class ShapleySampling(Method):
         """The generation game played on a language model; None for every other model."""
         if adapter.modality != "generation":
             return None
-        if self.estimator != "permutation" or self.budget is not None:
+        if self.estimator != "permutation" or self.budget is not None or self.tolerance:
             msg = ("For language models ShapleySampling plays TextGenSHAP's game with "
-                   "permutations; estimator and budget are not available there yet. Leave "
+                   "permutations; estimator, budget and tolerance are not available there yet. "
+                   "Leave "
                    "estimator='permutation' and set n_permutations.")
             raise InvalidParameterError(msg, owner="ShapleySampling", parameter="estimator",
                                         value=self.estimator)
@@ -253,20 +267,50 @@ class ShapleySampling(Method):
             return game._attribute(adapter, batch, features, target, batch_size=batch_size,
                                    rng=rng)
         gens = example_generators(rng, len(features))
-        chains = [self._chain(f.n_features, target.indices[i], g)
-                  for i, (f, g) in enumerate(zip(features, gens, strict=True))]
-        pieces = row_pieces([c.n_rows for c in chains],
-                            lambda i, start, stop: chains[i].masks(start, stop), batch_size)
-        n_calls = stream_scores(adapter, features, pieces, lambda i, s: chains[i].take(s),
-                                batch_size=batch_size)
-        results = [c.result() for c in chains]
-        extras = {"stderr": pad_stack([r[1] for r in results]),
-                  "exact": torch.tensor([c.exact for c in chains], dtype=torch.bool),
-                  "n_model_calls": torch.tensor(n_calls),
-                  "n_rows": torch.tensor(sum(c.n_rows for c in chains)),
-                  "estimator": self.estimator}
+        rounds: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = [
+            [] for _ in features]
+        rows = [0] * len(features)
+        exact = [self.enumerates(f.n_features) for f in features]
+        todo = list(range(len(features)))
+        n_calls = 0
+        while todo:  # one round: every example still short of the tolerance draws again
+            chains = {i: self._chain(features[i].n_features, target.indices[i], gens[i])
+                      for i in todo}
+            order = list(chains)
+            streamed = [chains[i] for i in order]
+            pieces = row_pieces([c.n_rows for c in streamed], _masks_of(streamed), batch_size)
+            n_calls += stream_scores(adapter, [features[i] for i in order], pieces,
+                                     _takes_of(streamed), batch_size=batch_size)
+            for i in order:
+                rounds[i].append(chains[i].result())
+                rows[i] += chains[i].n_rows
+            todo = [i for i in order if not exact[i] and not self._settled(rounds[i], rows[i])]
+        results = [_combine(r) for r in rounds]
+        extras: dict[str, Any] = {
+            "stderr": pad_stack([r[1] for r in results]),
+            "exact": torch.tensor(exact, dtype=torch.bool),
+            "n_model_calls": torch.tensor(n_calls),
+            "n_rows": torch.tensor(sum(rows)),
+            "estimator": self.estimator}
+        if self.tolerance is not None:
+            extras["converged"] = torch.tensor(
+                [e or _worst(r[1]) <= self.tolerance for e, r in zip(exact, results, strict=True)],
+                dtype=torch.bool)
+            extras["n_rounds"] = torch.tensor([len(r) for r in rounds])
+            extras["rows_per_example"] = torch.tensor(rows)
         return AttributionOutput([r[0] for r in results],
                                  base_values=torch.stack([r[2] for r in results]), extras=extras)
+
+    def _settled(self, rounds: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 rows: int) -> bool:
+        """Whether an example stops drawing: no tolerance (one round), every stderr of the
+        combined rounds within it, or another round would pass ``max_budget``."""
+        if self.tolerance is None:
+            return True
+        if _worst(_combine(rounds)[1]) <= self.tolerance:
+            return True
+        per_round = rows // len(rounds)
+        return rows + per_round > self.max_budget
 
     def _chain(self, d: int, outputs: torch.Tensor, gen: torch.Generator
                ) -> _Chain | _Exact | _Regression:
@@ -408,3 +452,28 @@ class _Chain:
             return gain, torch.full_like(gain, 0.0 if draws > 1 else math.nan), self.ends[0]
         mean, stderr = self.moments.result(self.ends.dtype)
         return mean.T, stderr.T, self.ends[0]
+
+
+def _masks_of(chains: Sequence[_Chain | _Exact | _Regression]
+              ) -> Callable[[int, int, int], torch.Tensor]:
+    return lambda k, start, stop: chains[k].masks(start, stop)
+
+
+def _takes_of(chains: Sequence[_Chain | _Exact | _Regression]
+              ) -> Callable[[int, torch.Tensor], None]:
+    return lambda k, scores: chains[k].take(scores)
+
+
+def _worst(stderr: torch.Tensor) -> float:
+    """The largest standard error (NaN, from a single draw, counts as not precise)."""
+    return float(torch.nan_to_num(stderr, nan=math.inf).max()) if stderr.numel() else 0.0
+
+
+def _combine(rounds: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Independent rounds of equal size: the mean of their values, stderr sqrt(sum se^2) / R."""
+    if len(rounds) == 1:
+        return rounds[0]
+    values = torch.stack([r[0] for r in rounds]).mean(0)
+    stderr = torch.stack([r[1] ** 2 for r in rounds]).sum(0).sqrt() / len(rounds)
+    return values, stderr, rounds[0][2]

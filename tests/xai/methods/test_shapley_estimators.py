@@ -72,3 +72,31 @@ def test_too_small_a_budget_is_a_typed_error(quadratic):
     with pytest.raises(InvalidParameterError) as err:
         xai.explain(quadratic, X, method="shapley_sampling", estimator="svarm", target=0)
     assert err.value.parameter == "estimator"
+
+
+@pytest.mark.parametrize("estimator", ["permutation", "kernel", "leverage"])
+def test_tolerance_draws_rounds_until_every_stderr_is_within_it(estimator):
+    model = models.mlp(n_in=12, seed=2)
+    x = torch.randn(3, 12, generator=torch.Generator().manual_seed(5))
+    exp = xai.explain(model, x, method="shapley_sampling", estimator=estimator, budget=60,
+                      tolerance=0.03, max_budget=20_000, max_exact=0, target=0, random_state=0)
+    assert exp.extras["converged"].all()
+    assert float(exp.extras["stderr"].max()) <= 0.03
+    assert (exp.extras["n_rounds"] > 1).any()  # one round of 60 rows is not that precise
+    rows = exp.extras["rows_per_example"]
+    assert int(rows.sum()) == int(exp.extras["n_rows"])
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               atol=1e-5, rtol=0)
+    exact = xai.explain(model, x, method="shapley_sampling", max_exact=4096, target=0)
+    err = (exp.values - exact.values).abs()
+    assert float((err <= 3 * exp.extras["stderr"] + 1e-6).double().mean()) >= 0.95
+
+
+def test_max_budget_stops_the_rounds_and_says_so():
+    model = models.mlp(n_in=12, seed=2)
+    x = torch.randn(2, 12, generator=torch.Generator().manual_seed(5))
+    exp = xai.explain(model, x, method="shapley_sampling", estimator="leverage", budget=60,
+                      tolerance=1e-6, max_budget=200, max_exact=0, target=0, random_state=0)
+    assert not exp.extras["converged"].any()
+    assert exp.extras["rows_per_example"].tolist() == [180, 180]  # a 4th round would pass 200
+    assert exp.extras["n_rounds"].tolist() == [3, 3]

@@ -302,7 +302,8 @@ def test_shapley_sampling_on_a_language_model_plays_textgenshaps_log_prob_game(
     assert dict(via.params) == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
                                 "granularity": granularity, "feature_groups": None,
                                 "max_exact": 1024 if max_exact is None else max_exact,
-                                "estimator": "permutation", "budget": None}
+                                "estimator": "permutation", "budget": None,
+                                "tolerance": None, "max_budget": 20_000}
 
 
 def test_shapley_sampling_warns_that_feature_groups_do_not_apply_to_a_language_model(lm):

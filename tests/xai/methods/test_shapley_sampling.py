@@ -101,4 +101,5 @@ def test_params_on_a_classifier_are_only_the_classical_fields(tiny_bert):
                       n_permutations=2, random_state=0)
     assert dict(exp.params) == {"n_permutations": 2, "antithetic": True, "baseline": "auto",
                                 "granularity": "auto", "feature_groups": None,
-                                "max_exact": 1024, "estimator": "permutation", "budget": None}
+                                "max_exact": 1024, "estimator": "permutation", "budget": None,
+                                "tolerance": None, "max_budget": 20_000}
