@@ -38,7 +38,8 @@ def test_explain_equals_configured_instance(mlp3):
     # only the fields that apply to every model (the language-model ones are textgenshap's)
     assert a.params == b.params == {"n_permutations": 4, "antithetic": True, "baseline": "auto",
                                     "granularity": "auto", "feature_groups": None,
-                                    "max_exact": 1024}
+                                    "max_exact": 1024, "estimator": "permutation",
+                                    "budget": None, "tolerance": None, "max_budget": 20_000}
 
 
 def test_target_forms_agree(tiny_bert):

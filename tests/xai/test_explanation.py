@@ -92,7 +92,10 @@ def test_save_load_round_trip_ragged_text(tmp_path, text_exp):
     assert "stderr" in text_exp.extras
     assert set(back.extras) == set(text_exp.extras)
     for key, val in text_exp.extras.items():
-        assert_same(back.extras[key], val)
+        if isinstance(val, torch.Tensor):
+            assert_same(back.extras[key], val)
+        else:  # e.g. the estimator's name
+            assert back.extras[key] == val
 
 
 @pytest.mark.parametrize(("index", "rows", "width"), [
