@@ -35,7 +35,8 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
            "load_average", "machine_info", "seeded_runs", "table", "write_doc"]
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
-AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee")
+AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee",
+                          "shapley")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -307,7 +308,10 @@ PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_ge
                                      # reachml needs its own venv (bench/reachml_compare.py);
                                      # the in-process comparison is a one-call-per-point loop
                                      "responsiveness": (),
-                                     "bee": ("captum",)}  # BEE vs captum's IG
+                                     "bee": ("captum",),  # BEE vs captum's IG
+                                     # shapiq is optional (not in [bench]): without it the area
+                                     # says "not installed" and compares with shap only
+                                     "shapley": ("shap",)}
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:
