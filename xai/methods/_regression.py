@@ -28,14 +28,20 @@ import torch
 from ..exceptions import InvalidParameterError
 from ._coalitions import GameResult, ValueFunction, _all_coalitions, _evaluate, _exact_from_values
 
-__all__ = ["KernelDesign", "LeverageDesign", "leverage_counts", "leverage_shapley",
-           "paired_kernel_shapley"]
+__all__ = ["KernelDesign", "LeverageDesign", "least_rows", "leverage_counts",
+           "leverage_shapley", "paired_kernel_shapley"]
 
 _F = torch.float64
 
 
 def _columns(v: torch.Tensor) -> torch.Tensor:
     return v.reshape(v.shape[0], -1).to(_F)
+
+
+def least_rows(d: int, *, paired: bool = True) -> int:
+    """The fewest value rows of a KernelSHAP design on ``d`` players: the empty and full
+    coalitions and ``d`` pairs (or ``d`` unpaired coalitions), enough to span the regression."""
+    return 2 * d + 2 if paired else d + 2
 
 
 def _check_budget(budget: int, d: int, owner: str, least: int) -> None:
@@ -89,35 +95,51 @@ def _groups(n_pairs: int, n_groups: int, gen: torch.Generator) -> torch.Tensor:
 
 
 class KernelDesign:
-    """Paired KernelSHAP's rows and solver: ``rows`` (2 + 2m, D) are the empty and the full
-    coalition, then m sampled coalitions, then their complements; ``solve(scores)`` returns
-    (values (D, A), stderr (D, A))."""
+    """KernelSHAP's rows and solver. Paired (default): ``rows`` (2 + 2m, D) are the empty and the
+    full coalition, then m = (budget - 2) // 2 sampled coalitions, then their complements;
+    unpaired: the two ends, then m = budget - 2 sampled coalitions (draws i.i.d. from the
+    Shapley kernel, duplicates scored again). ``solve(scores)`` returns (values (D, A),
+    stderr (D, A)), the stderr a delete-a-group jackknife over ``n_groups`` groups of draws."""
 
     def __init__(self, d: int, budget: int, generator: torch.Generator, *, n_groups: int = 10,
-                 owner: str = "kernel_shap") -> None:
-        _check_budget(budget, d, owner, 2 * d + 2)
-        self.d, self.budget, self.owner = d, budget, owner
-        self.m = m = (budget - 2) // 2
+                 paired: bool = True, owner: str = "kernel_shap") -> None:
+        _check_budget(budget, d, owner, least_rows(d, paired=paired))
+        self.d, self.budget, self.owner, self.paired = d, budget, owner, paired
+        self.m = m = (budget - 2) // 2 if paired else budget - 2
         sizes = torch.multinomial(_kernel_sizes(d), m, replacement=True, generator=generator) + 1
         z = _random_subsets(sizes, d, generator)
         ends = torch.stack([torch.zeros(d, dtype=torch.bool), torch.ones(d, dtype=torch.bool)])
-        self.rows = torch.cat([ends, z, ~z])
+        self.rows = torch.cat([ends, z, ~z] if paired else [ends, z])
         self.group = _groups(m, n_groups, generator)
 
     def solve(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m, v = self.m, _columns(scores)
+        v = _columns(scores)
         y = v[2:] - v[0]
         zf = self.rows[2:].to(_F)
-        # per pair: its contribution to A and b (each pair counts once, half of each row)
-        a_pair = 0.5 * (zf[:m].unsqueeze(2) * zf[:m].unsqueeze(1)
-                        + zf[m:].unsqueeze(2) * zf[m:].unsqueeze(1))  # (m, D, D)
-        b_pair = 0.5 * (zf[:m].unsqueeze(2) * y[:m].unsqueeze(1)
-                        + zf[m:].unsqueeze(2) * y[m:].unsqueeze(1))  # (m, D, A)
+        group = torch.cat([self.group, self.group]) if self.paired else self.group
+        n_groups = int(self.group.max()) + 1
+        # sufficient statistics per group: sums of z z' and z y over its rows (a pair's two
+        # rows each count half, as in A = (1/m) sum_pairs (z z' + zc zc') / 2)
+        onehot = torch.nn.functional.one_hot(group, n_groups).T.to(_F)  # (G, R)
+        zg = onehot.unsqueeze(2) * zf  # (G, R, D)
+        a_g = zg.transpose(1, 2) @ zf  # (G, D, D)
+        b_g = zg.transpose(1, 2) @ y  # (G, D, A)
+        n_g = onehot.sum(1).reshape(-1, 1, 1)
+        a_sum, b_sum, n = a_g.sum(0), b_g.sum(0), float(zf.shape[0])
         total = (v[1] - v[0]).unsqueeze(0)
-        phi = _solve_or_refuse(a_pair.mean(0), b_pair.mean(0), total, self.budget, self.owner)
-        loo = [_solve_or_nan(a_pair[self.group != g].mean(0), b_pair[self.group != g].mean(0),
-                             total) for g in range(int(self.group.max()) + 1)]
-        return phi, _jackknife(torch.stack(loo))
+        phi = _solve_or_refuse(a_sum / n, b_sum / n, total, self.budget, self.owner)
+        loo = _constrained_batch((a_sum - a_g) / (n - n_g), (b_sum - b_g) / (n - n_g), total)
+        return phi, _jackknife(loo)
+
+
+def _constrained_batch(a: torch.Tensor, b: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """:func:`constrained_solve` for a batch (G, D, D), (G, D, A); NaN for a singular one."""
+    ones = torch.ones(*a.shape[:-1], 1, dtype=_F)
+    sol, info = torch.linalg.solve_ex(a, torch.cat([ones, b], dim=-1))
+    u, w = sol[..., :1], sol[..., 1:]
+    out: torch.Tensor = w - u * (w.sum(-2, keepdim=True) - total) / u.sum(-2, keepdim=True)
+    out[info != 0] = float("nan")
+    return out
 
 
 def _play(design: KernelDesign | LeverageDesign, value: ValueFunction,
@@ -137,7 +159,7 @@ def paired_kernel_shapley(value: ValueFunction, n_players: int, *, budget: int,
     (2 + 2 floor((budget - 2) / 2)); exact enumeration when 2^D <= budget."""
     if n_players < 63 and 2**n_players <= budget:
         return _exact(value, n_players, batch_size, owner)
-    design = KernelDesign(n_players, budget, generator, n_groups=n_groups, owner=owner)
+    design = KernelDesign(n_players, budget, generator, n_groups=n_groups, owner=owner)  # paired
     return _play(design, value, batch_size)
 
 

@@ -104,7 +104,7 @@ def test_huge_smoothed_n_samples_is_refused():
 def test_huge_kernel_shap_n_samples_is_refused():
     adapter = xai.CallableAdapter(lambda a: a.sum(1), n_features=40)
     msg = ("The 'n_samples' parameter of KernelShap is too large: n_samples=1000000000 would "
-           "evaluate 2.0e9 model rows (about 1.9 TB of masks), more than the limit of 1.0e9 "
+           "evaluate 2.0e9 model rows (about 384.0 GB of masks), more than the limit of 1.0e9 "
            "model rows per call. Use a smaller n_samples; shap's 'auto' (2 * n_features + 2048) "
            "is usually enough.")
     with _raises(msg):

@@ -282,7 +282,8 @@ def test_kernel_shap_exact_record():
     full = xai.explain(model, x, method="kernel_shap", target=0, max_exact=0, n_samples=30)
     assert full.extras["exact"].tolist() == [True, True]
     # l1_reg selects features even when shap enumerates: not Shapley values, not "exact"
-    sel = xai.explain(model, x, method="kernel_shap", target=0, l1_reg="num_features(2)")
+    sel = xai.explain(model, x, method="kernel_shap", target=0, l1_reg="num_features(2)",
+                      backend="shap")
     assert sel.extras["n_samples"].tolist() == [30, 30]
     assert sel.extras["exact"].tolist() == [False, False]
     assert (sel.values[:, 0] != 0).sum(1).tolist() == [2, 2]

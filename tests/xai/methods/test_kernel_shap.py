@@ -82,7 +82,7 @@ def test_equals_shap_on_the_same_sampling_path():
     # sides: shap's default "num_features(10)" would drop 2 of the 12 features.
     clf, x, mean_row = _logreg(12, seed=1)
     ours = xai.explain(clf, x[:3], method="kernel_shap", baseline=mean_row, target=1,
-                       n_samples=500, random_state=7)
+                       n_samples=500, random_state=7, backend="shap")
     seed = int_seed(check_random_state(7))
     ref, _ = _shap_reference(clf, x[:3], mean_row, seed=seed, nsamples=500, l1_reg=False)
     torch.testing.assert_close(ours.values[:, 0].double(), ref, rtol=0, atol=1e-6)
@@ -92,7 +92,7 @@ def test_equals_shap_on_the_same_sampling_path():
 def test_l1_reg_selection_matches_shap():
     clf, x, mean_row = _logreg(12, seed=1)
     ours = xai.explain(clf, x[:2], method="kernel_shap", baseline=mean_row, target=1,
-                       n_samples=300, l1_reg="num_features(3)", random_state=3)
+                       n_samples=300, l1_reg="num_features(3)", random_state=3, backend="shap")
     seed = int_seed(check_random_state(3))
     ref, _ = _shap_reference(clf, x[:2], mean_row, seed=seed, nsamples=300,
                              l1_reg="num_features(3)")
@@ -192,7 +192,7 @@ def _assert_same_state(a, b):
 def test_global_numpy_rng_is_restored(mlp3):
     before = _seeded_global_state(1234)
     xai.explain(mlp3, torch.ones(2, 6), method="kernel_shap", target=0, n_samples=20,
-                max_exact=0, random_state=0)
+                max_exact=0, random_state=0, backend="shap")
     _assert_same_state(_global_state(), before)
 
 
@@ -206,7 +206,7 @@ def test_global_numpy_rng_is_restored_when_the_model_fails():
     before = _seeded_global_state(99)
     with pytest.raises(RuntimeError, match="model broke"):
         xai.explain(fn, np.ones((1, 6)), method="kernel_shap", n_samples=20, max_exact=0,
-                    random_state=0)
+                    random_state=0, backend="shap")
     _assert_same_state(_global_state(), before)
 
 
@@ -241,3 +241,147 @@ def test_l1_reg_message_is_exact():
            "'aic', 'bic' or a float in the range (0, inf). Got 'lots' instead.")
     with pytest.raises(InvalidParameterError, match=re.escape(msg)):
         xai.KernelShap(l1_reg="lots")
+
+
+# -- native backend (issue 16): our batched paired KernelSHAP -----------------------------------
+class _Poly(torch.nn.Module):
+    """c + a'x + sum_{i<j} B_ij x_i x_j: with baseline 0 the game is of order 2 in the mask, its
+    Shapley values phi_i = a_i x_i + (1/2) sum_j (B + B')_ij x_i x_j."""
+
+    def __init__(self, d: int, seed: int = 0, order2: bool = True) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.a = torch.randn(d, generator=gen, dtype=torch.float64)
+        b = torch.randn(d, d, generator=gen, dtype=torch.float64).triu(1)
+        self.b = b if order2 else torch.zeros_like(b)
+
+    def forward(self, x):
+        x = x.double()
+        out = 0.3 + x @ self.a + torch.einsum("ni,ij,nj->n", x, self.b, x)
+        return out.unsqueeze(1)
+
+    def shapley(self, x):
+        x = x.double()
+        sym = self.b + self.b.T
+        return x * self.a + 0.5 * x * (x @ sym)
+
+
+@pytest.mark.parametrize("order2", [False, True])
+def test_native_paired_is_exact_on_additive_and_order_two_games(order2):
+    # spec SE-3: paired B = 128 is exact once the pairs span (d = 10); the adapter scores in
+    # float32, so to float32 rounding here (1e-10 in float64: test_regression_estimators.py)
+    model = _Poly(10, order2=order2)
+    x = torch.randn(3, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    exp = xai.explain(model, x, method="kernel_shap", budget=128, max_exact=0, random_state=0)
+    assert exp.extras["estimator"] == "kernel"
+    assert exp.extras["exact"].tolist() == [False] * 3
+    phi = model.shapley(x)
+    torch.testing.assert_close(exp.values[:, 0].double(), phi, rtol=0,
+                               atol=1e-6 * float(phi.abs().max()))
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-5)
+
+
+def _mlp(d: int, seed: int = 0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+
+
+def test_native_efficiency_stderr_and_rows_per_example():
+    model = _mlp(14)
+    x = torch.randn(4, 14, generator=torch.Generator().manual_seed(2))
+    for paired, name in ((True, "kernel"), (False, "kernel_unpaired")):
+        exp = xai.explain(model, x, method="kernel_shap", budget=301, paired=paired,
+                          target="all", random_state=0)
+        torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                                   rtol=0, atol=1e-5)
+        n_rows = exp.extras["n_rows"]
+        assert n_rows.shape == (4,)
+        assert n_rows.tolist() == [300 if paired else 301] * 4  # paired: whole pairs only
+        assert bool((n_rows <= 301).all())
+        assert exp.extras["n_samples"].tolist() == (n_rows - 2).tolist()
+        assert exp.extras["estimator"] == name
+        assert exp.extras["backend"] == "native"
+        se = exp.extras["stderr"]
+        assert se.shape == (4, 2, 14)
+        assert bool((se > 0).all())
+
+
+def test_native_enumeration_equals_shap_backend_exact_values():
+    model = _mlp(6)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
+    ours = xai.explain(model, x, method="kernel_shap", target="all", random_state=0)
+    ref = xai.explain(model, x, method="kernel_shap", target="all", random_state=0,
+                      backend="shap")
+    assert ours.extras["exact"].tolist() == ref.extras["exact"].tolist() == [True] * 3
+    assert ours.extras["estimator"] == "exact"
+    assert ours.extras["n_rows"].tolist() == ref.extras["n_rows"].tolist() == [64] * 3
+    torch.testing.assert_close(ours.values, ref.values, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours.base_values, ref.base_values, rtol=0, atol=1e-6)
+    assert bool((ours.extras["stderr"] == 0).all())
+
+
+def test_native_and_shap_agree_within_sampling_error():
+    # d = 12 sampled by both at 4000 coalitions; the exact values (4096 rows) as the referee
+    model = _mlp(12, seed=4)
+    x = torch.randn(2, 12, generator=torch.Generator().manual_seed(4)) * 2
+    exact = xai.explain(model, x, method="kernel_shap", target=1, max_exact=2**12)
+    ours = xai.explain(model, x, method="kernel_shap", target=1, budget=4002, random_state=0)
+    ref = xai.explain(model, x, method="kernel_shap", target=1, budget=4002, random_state=0,
+                      backend="shap")
+    assert exact.extras["exact"].all()
+    assert not ours.extras["exact"].any()
+    se = ours.extras["stderr"]
+    assert bool(((ours.values - exact.values).abs() <= 5 * se + 1e-6).all())
+    spread = float(exact.values.abs().max())
+    assert float((ours.values - ref.values).abs().max()) < 0.05 * spread
+
+
+def test_native_same_seed_and_batch_neighbour_independence():
+    model = _mlp(12, seed=5)
+    x = torch.randn(3, 12, generator=torch.Generator().manual_seed(5))
+    kw = {"method": "kernel_shap", "target": 0, "budget": 200}
+    a = xai.explain(model, x, random_state=3, **kw)
+    b = xai.explain(model, x, random_state=3, **kw)
+    torch.testing.assert_close(a.values, b.values, rtol=0, atol=0)
+    assert not torch.allclose(a.values, xai.explain(model, x, random_state=4, **kw).values,
+                              rtol=0, atol=1e-4)
+    alone = xai.explain(model, x[2:], random_state=3, batch_size=7, **kw)
+    torch.testing.assert_close(a.values[2:], alone.values, rtol=0, atol=1e-6)
+
+
+def test_native_logit_link_equals_logit_of_the_probability_game():
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    prob = torch.nn.Sequential(net, torch.nn.Sigmoid())
+    x = torch.randn(2, 12, generator=torch.Generator().manual_seed(6))
+    kw = {"method": "kernel_shap", "target": 0, "budget": 300, "random_state": 0}
+    linked = xai.explain(prob, x, link="logit", **kw)
+    logits = xai.explain(net, x, **kw)  # logit(sigmoid(t)) = t: the same game, same draws
+    torch.testing.assert_close(linked.values, logits.values, rtol=0, atol=1e-4)
+    torch.testing.assert_close(linked.base_values, logits.base_values, rtol=0, atol=1e-5)
+    torch.testing.assert_close(linked.predictions, torch.sigmoid(logits.predictions),
+                               rtol=0, atol=1e-6)
+
+
+def test_native_typed_errors():
+    with pytest.raises(InvalidParameterError, match="backend='shap'") as err:
+        xai.KernelShap(l1_reg="num_features(3)")
+    assert err.value.parameter == "l1_reg"
+    with pytest.raises(InvalidParameterError, match="'backend' parameter of KernelShap") as err:
+        xai.KernelShap(backend="captum")
+    assert err.value.parameter == "backend"
+    with pytest.raises(InvalidParameterError, match="'budget' parameter of KernelShap") as err:
+        xai.explain(_mlp(12), torch.ones(1, 12), method="kernel_shap", target=0, budget=20)
+    assert err.value.parameter == "budget"
+
+
+def test_shap_backend_warns_that_it_ignores_paired_and_maps_budget():
+    from xai.exceptions import IgnoredParameterWarning
+
+    x = torch.randn(1, 12, generator=torch.Generator().manual_seed(7))
+    with pytest.warns(IgnoredParameterWarning, match="'paired'"):
+        exp = xai.explain(_mlp(12), x, method="kernel_shap", target=0, budget=102,
+                          paired=False, backend="shap", random_state=0)
+    assert exp.extras["n_samples"].tolist() == [100]
+    assert exp.extras["n_rows"].tolist() == [102]
