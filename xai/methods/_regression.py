@@ -21,8 +21,10 @@ Standard errors are delete-a-group jackknife estimates over ``n_groups`` groups 
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
 import torch
 
 from ..exceptions import InvalidParameterError
@@ -189,25 +191,33 @@ def leverage_counts(n_players: int, n_rows: int) -> dict[int, int]:
 
 def _distinct_subsets(d: int, s: int, count: int, middle: bool, gen: torch.Generator
                       ) -> torch.Tensor:
-    """``count`` distinct subsets of size s (for the middle size of an even D: subsets that hold
-    player D-1, so that no pair repeats another's complement)."""
+    """``count`` distinct subsets of size s, uniform without replacement (for the middle size of
+    an even D: subsets that hold player D-1, so that no pair repeats another's complement).
+
+    Small pools (or most of one) are enumerated and a random ``count`` picked; otherwise uniform
+    draws are made in vectorised chunks and the first ``count`` distinct ones kept (the same
+    distribution as drawing one at a time and rejecting repeats)."""
     free, fixed = (d - 1, 1) if middle else (d, 0)
     k = s - fixed
     pool = math.comb(free, k)
-    if count >= pool // 4 or pool <= 4096:  # enumerate and pick without replacement
-        idx = torch.combinations(torch.arange(free), k) if k > 0 else torch.zeros(1, 0).long()
-        chosen = idx[torch.randperm(idx.shape[0], generator=gen)[:count]]
-    else:  # rejection: collisions are rare when count << pool
-        seen: set[tuple[int, ...]] = set()
-        picked: list[tuple[int, ...]] = []
-        while len(picked) < count:
-            c = tuple(sorted(torch.randperm(free, generator=gen)[:k].tolist()))
-            if c not in seen:
-                seen.add(c)
-                picked.append(c)
-        chosen = torch.tensor(picked, dtype=torch.long).reshape(count, k)
-    z = torch.zeros(count, d, dtype=torch.bool)
-    z.scatter_(1, chosen, True)
+    if pool <= max(4096, 2 * count):  # enumerate and pick without replacement
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(free), k)),
+                           dtype=np.int64, count=pool * k)
+        idx = torch.from_numpy(flat).reshape(pool, k)
+        chosen = idx[torch.randperm(pool, generator=gen)[:count]]
+        z = torch.zeros(count, d, dtype=torch.bool)
+        z.scatter_(1, chosen, True)
+    else:  # rejection, vectorised: collisions are rare when count << pool
+        weights = 2 ** torch.arange(free, dtype=torch.long)
+        codes: dict[int, None] = {}
+        while len(codes) < count:
+            n = count - len(codes) + 16
+            draw = torch.rand(n, free, generator=gen).argsort(1)[:, :k]
+            for c in weights[draw].sum(1).tolist():
+                codes.setdefault(c, None)
+        kept = torch.tensor(list(codes)[:count], dtype=torch.long)
+        z = torch.zeros(count, d, dtype=torch.bool)
+        z[:, :free] = (kept.unsqueeze(1) & weights) != 0
     if middle:
         z[:, d - 1] = True
     return z
@@ -232,12 +242,14 @@ class LeverageDesign:
     def solve(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = _columns(scores)
         rows, y, delta = self.rows[2:], v[2:] - v[0], v[1] - v[0]
-        phi = _leverage_fit(rows, y, delta, torch.ones(self.n_pairs, dtype=torch.bool))
         n_groups = int(self.group.max()) + 1
+        # the full fit and each leave-one-group-out replicate, as one batch of fits
+        use = torch.stack([torch.ones(self.n_pairs, dtype=torch.bool)]
+                          + [self.group != g for g in range(n_groups)])
+        fits = _leverage_fits(rows, y, delta, use)
         if n_groups == 0:  # every size enumerated: nothing was sampled
-            return phi, torch.zeros_like(phi)
-        loo = [_leverage_fit(rows, y, delta, self.group != g) for g in range(n_groups)]
-        return phi, _jackknife(torch.stack(loo)) * self.fpc
+            return fits[0], torch.zeros_like(fits[0])
+        return fits[0], _jackknife(fits[1:]) * self.fpc
 
 
 def _stratified_groups(z: torch.Tensor, n_groups: int, gen: torch.Generator
@@ -278,19 +290,32 @@ def leverage_shapley(value: ValueFunction, n_players: int, *, budget: int,
     return _play(design, value, batch_size)
 
 
-def _leverage_fit(rows: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
-                  use: torch.Tensor) -> torch.Tensor:
-    """Projected weighted least squares on the pairs ``use`` (bool over pairs)."""
+def _leverage_fits(rows: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                   use: torch.Tensor) -> torch.Tensor:
+    """Projected weighted least squares on the pairs ``use`` (F, n_pairs) bool, one fit each:
+    (F, D, A).
+
+    Rows a_z = z - (s/D) 1 lie in 1-perp, weights 1/(s (D - s) k_s) with k_s the rows of size
+    s that the fit uses. Each fit solves its D x D normal equations a' W a x = a' W t for the
+    minimum-norm x (the eigenvectors of the normal matrix with eigenvalues above rounding
+    level; the all-ones direction, which every row misses, is dropped), i.e. lstsq's answer
+    without a pass over the rows per fit."""
     d = rows.shape[1]
-    keep = torch.cat([use, use])
-    z, yy = rows[keep].to(_F), y[keep]
+    z = rows.to(_F)
     s = z.sum(1)
-    counts = torch.bincount(s.long(), minlength=d + 1).to(_F)
-    w = (1.0 / (s * (d - s) * counts[s.long()])).sqrt().unsqueeze(1)
-    a = (z - s.unsqueeze(1) / d) * w
-    target = (yy - (s / d).unsqueeze(1) * delta) * w
-    perp = torch.linalg.lstsq(a, target, driver="gelsd").solution  # minimum norm
-    perp = perp - perp.mean(0, keepdim=True)  # exactly in 1-perp (lstsq's is up to rounding)
+    size = s.long()
+    keep = torch.cat([use, use], dim=1).to(_F)  # (F, R): a pair's two rows go together
+    counts = torch.zeros(keep.shape[0], d + 1, dtype=_F).index_add_(1, size, keep)
+    w = keep / (s * (d - s) * counts[:, size].clamp(min=1))  # (F, R)
+    a = z - s.unsqueeze(1) / d
+    target = y - (s / d).unsqueeze(1) * delta
+    aw = a.T.unsqueeze(0) * w.unsqueeze(1)  # (F, D, R)
+    normal, rhs = aw @ a, aw @ target  # (F, D, D), (F, D, A)
+    lam, vec = torch.linalg.eigh(normal)
+    tol = lam[:, -1:].clamp(min=0) * (max(z.shape) * torch.finfo(_F).eps * 10)
+    inv = torch.where(lam > tol, 1.0 / lam.clamp(min=torch.finfo(_F).tiny), 0.0)
+    perp = vec @ (inv.unsqueeze(2) * (vec.transpose(1, 2) @ rhs))
+    perp = perp - perp.mean(1, keepdim=True)  # exactly in 1-perp
     out: torch.Tensor = perp + delta / d
     return out
 

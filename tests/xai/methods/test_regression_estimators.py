@@ -11,7 +11,16 @@ import torch
 
 from xai.exceptions import InvalidParameterError
 from xai.methods._coalitions import exact_shapley
-from xai.methods._regression import leverage_counts, leverage_shapley, paired_kernel_shapley
+from xai.methods._regression import (
+    KernelDesign,
+    LeverageDesign,
+    _distinct_subsets,
+    _leverage_fits,
+    constrained_solve,
+    leverage_counts,
+    leverage_shapley,
+    paired_kernel_shapley,
+)
 
 N = 10
 ESTIMATORS = [paired_kernel_shapley, leverage_shapley]
@@ -150,3 +159,84 @@ def test_same_seed_same_values_and_too_small_budget_is_refused():
     with pytest.raises(InvalidParameterError, match="at least 22") as err:
         paired_kernel_shapley(game, N, budget=20, generator=_gen(0))
     assert err.value.parameter == "budget"
+
+
+# -- the designs' fast paths (issue 16 req. 7) -------------------------------------------------
+def _play(design, game):
+    return design.solve(torch.as_tensor(game(design.rows)).reshape(design.rows.shape[0], -1))
+
+
+def test_unpaired_kernel_design_is_exact_on_additive_games_and_fills_the_budget():
+    game = _additive()
+    exact = exact_shapley(game, N)
+    for seed in range(5):
+        design = KernelDesign(N, 101, _gen(seed), paired=False)
+        assert design.rows.shape == (101, N)  # the two ends and 99 i.i.d. draws
+        phi, se = _play(design, game)
+        torch.testing.assert_close(phi[:, 0], exact, atol=1e-10, rtol=0)
+    with pytest.raises(InvalidParameterError, match="at least 12") as err:
+        KernelDesign(N, 11, _gen(0), paired=False)
+    assert err.value.parameter == "budget"
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_kernel_jackknife_from_group_sums_equals_resolving_each_group(paired):
+    game = _mlp(n_out=2)
+    design = KernelDesign(N, 200, _gen(3), paired=paired)
+    phi, se = _play(design, game)
+    v = torch.as_tensor(game(design.rows)).double()
+    z, y, m = design.rows[2:].double(), v[2:] - v[0], design.m
+    total = (v[1] - v[0]).unsqueeze(0)
+    # per draw: its share of A and b (a pair's two rows each count half)
+    parts = [(z[:m], y[:m]), (z[m:], y[m:])] if paired else [(z, y)]
+    a = sum(zz.unsqueeze(2) * zz.unsqueeze(1) for zz, _ in parts) / len(parts)
+    b = sum(zz.unsqueeze(2) * yy.unsqueeze(1) for zz, yy in parts) / len(parts)
+    torch.testing.assert_close(phi, constrained_solve(a.mean(0), b.mean(0), total), atol=1e-12,
+                               rtol=0)
+    loo = torch.stack([constrained_solve(a[design.group != g].mean(0),
+                                         b[design.group != g].mean(0), total)
+                       for g in range(int(design.group.max()) + 1)])
+    g = loo.shape[0]
+    ref = ((g - 1) / g * ((loo - loo.mean(0)) ** 2).sum(0)).sqrt()
+    torch.testing.assert_close(se, ref, atol=1e-12, rtol=1e-9)
+
+
+def test_leverage_normal_equations_equal_minimum_norm_lstsq():
+    for d, budget in ((N, 300), (7, 60)):
+        design = LeverageDesign(d, budget, _gen(5))
+        xs = torch.randn(d, dtype=torch.float64)
+        v = (design.rows.double() * xs).tanh().sum(1, keepdim=True) * torch.tensor([1.0, -2.0])
+        rows, y, delta = design.rows[2:], v[2:] - v[0], v[1] - v[0]
+        use = torch.stack([torch.ones(design.n_pairs, dtype=torch.bool), design.group != 0])
+        fits = _leverage_fits(rows, y, delta, use)
+        for f in range(2):  # the old solver: weighted lstsq (gelsd) on the used rows
+            keep = torch.cat([use[f], use[f]])
+            zz, yy = rows[keep].double(), y[keep]
+            s = zz.sum(1)
+            counts = torch.bincount(s.long(), minlength=d + 1).double()
+            w = (1.0 / (s * (d - s) * counts[s.long()])).sqrt().unsqueeze(1)
+            perp = torch.linalg.lstsq((zz - s.unsqueeze(1) / d) * w,
+                                      (yy - (s / d).unsqueeze(1) * delta) * w,
+                                      driver="gelsd").solution
+            ref = perp - perp.mean(0, keepdim=True) + delta / d
+            torch.testing.assert_close(fits[f], ref, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize(("d", "s", "count", "middle"),
+                         [(20, 6, 300, False), (20, 10, 500, True), (8, 3, 56, False),
+                          (10, 5, 126, True)])
+def test_distinct_subsets_are_distinct_of_the_right_size(d, s, count, middle):
+    z = _distinct_subsets(d, s, count, middle, _gen(0))
+    assert z.shape == (count, d)
+    assert z.sum(1).eq(s).all()
+    assert len({tuple(r) for r in z.tolist()}) == count
+    if middle:
+        assert z[:, d - 1].all()
+
+
+def test_distinct_subsets_by_rejection_are_uniform():
+    # pool C(20, 4) = 4845 > 4096: the vectorised rejection path; every player is in a uniform
+    # subset of size 4 with probability 4/20
+    z = _distinct_subsets(20, 4, 1000, False, _gen(1))
+    freq = z.double().mean(0)
+    assert float((freq - 0.2).abs().max()) < 4 * math.sqrt(0.2 * 0.8 / 1000)
