@@ -20,14 +20,16 @@ residual estimate sums to v(N) - v(empty) - g(N).
 
 The surrogate is fitted on all rows (no cross-fitting): on the measured games cross-fitting
 halved the rows left to each part and lost more than it removed (see bench/shapley_adjusted.py).
-The standard errors are a delete-a-group jackknife over Leverage SHAP's groups of pairs that\nrefits both parts (the surrogate from the full fit's inverse by block elimination), with Leverage\nSHAP's finite-population correction; holding g fixed gave errors 2-15 times the stderr.
+The standard errors are a delete-a-group jackknife over Leverage SHAP's groups of pairs that
+refits both parts (the surrogate from the full fit's inverse by block elimination), with Leverage
+SHAP's finite-population correction; holding g fixed gave errors 2-15 times the stderr.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._regression import LeverageDesign, _columns, _jackknife, _leverage_fit
+from ._regression import LeverageDesign, _columns, _jackknife, _leverage_fits
 
 __all__ = ["AdjustedDesign", "product_kernel_shapley_weights"]
 
@@ -48,6 +50,12 @@ def product_kernel_shapley_weights(sizes: torch.Tensor, c: float) -> torch.Tenso
         log_comb = torch.lgamma(s) - torch.lgamma(tt) - torch.lgamma((s - t + 1).clamp(min=1.0))
         out += torch.where(s >= t, c**t * torch.exp(log_comb) / t, torch.zeros_like(s))
     return out
+
+
+def _leverage_fit(rows: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                  use: torch.Tensor) -> torch.Tensor:
+    """Leverage SHAP's fit on the pairs ``use`` (one fit of :func:`_leverage_fits`)."""
+    return _leverage_fits(rows, y, delta, use.unsqueeze(0))[0]
 
 
 class AdjustedDesign:

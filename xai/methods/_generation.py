@@ -300,9 +300,15 @@ def _prompt_of(batch: Batch) -> Prompt:
     return prompt
 
 
+Solver = Callable[..., GameResult]
+
+
 def attribute_game(method: Any, target: GameTarget, rng: torch.Generator,
-                   batch_size: int) -> AttributionOutput:
-    """Play the game level by level (hierarchically) and pack the last level's values."""
+                   batch_size: int, solver: Solver | None = None) -> AttributionOutput:
+    """Play the game level by level (hierarchically) and pack the last level's values.
+
+    ``solver(value, n_players, rng=, batch_size=)`` estimates one level's game; None: exact
+    enumeration or permutations, as ``method``'s ``max_exact`` and ``n_permutations`` say."""
     game = target.game
     assert game is not None  # made by resolve_game_target
     levels = levels_of(method.granularity)
@@ -315,9 +321,12 @@ def attribute_game(method: Any, target: GameTarget, rng: torch.Generator,
             value: Callable[[torch.Tensor], torch.Tensor] = game.answer(spans)
         else:
             value = game.log_prob(spans, list(target.token_ids))
-        res = solve(value, len(units), max_exact=method.max_exact,
-                    n_permutations=method.n_permutations, antithetic=method.antithetic, rng=rng,
-                    batch_size=batch_size)
+        if solver is not None:
+            res = solver(value, len(units), rng=rng, batch_size=batch_size)
+        else:
+            res = solve(value, len(units), max_exact=method.max_exact,
+                        n_permutations=method.n_permutations, antithetic=method.antithetic,
+                        rng=rng, batch_size=batch_size)
         if method.value == "answer":
             res = dataclasses.replace(res, answers=tuple(value.answers))  # type: ignore[attr-defined]
         results.append(res)

@@ -185,7 +185,7 @@ def test_shapley_sampling_streams_masks_and_calls_in_batch_size_rows(monkeypatch
     assert max(f.rows[1:]) == 50  # the first call is the prediction at the inputs
     assert max(masks) == 50
     assert max(held) <= 2 * 50 // 5 + 4  # only the permutations in flight are kept
-    assert (int(exp.extras["n_rows"]), int(exp.extras["n_model_calls"])) == (rows, 601)
+    assert (int(exp.extras["n_rows"].sum()), int(exp.extras["n_model_calls"])) == (rows, 601)
     torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
                                rtol=0, atol=1e-4)
     # the same draws scored all at once give the same values

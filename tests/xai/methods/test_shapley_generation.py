@@ -338,3 +338,49 @@ def test_textgenshap_needs_the_generation_capability():
                 f"Method '{name}' needs GENERATION, but CallableAdapter(<lambda>) does not "
                 "provide it. Methods that work with this model: none.")):
             xai.explain(adapter, "the cat", method=name)
+
+
+@pytest.fixture(scope="module")
+def exact_words(lm):
+    """Exact word-level values of PROMPT (all 2**12 coalitions)."""
+    return xai.explain(lm, PROMPT, method="shapley_sampling", granularity="word",
+                       target=" to the park", max_exact=4096)
+
+
+@pytest.mark.parametrize("estimator", ["kernel", "leverage", "adjusted", "stratified", "auto"])
+def test_every_estimator_plays_a_language_models_game(lm, exact_words, estimator):
+    kw = {"method": "shapley_sampling", "granularity": "word", "target": " to the park",
+          "estimator": estimator, "budget": 300, "max_exact": 0, "random_state": 2}
+    exp = xai.explain(lm, PROMPT, **kw)
+    assert exp.extras["exact"].tolist() == [False]
+    assert exp.extras["estimator"] == ("adjusted" if estimator == "auto" else estimator)
+    assert exp.extras["n_rows"].tolist() == [300]
+    torch.testing.assert_close(exp.values.sum(-1), exp.predictions - exp.base_values,
+                               rtol=0, atol=1e-4)
+    torch.testing.assert_close(exp.base_values, exact_words.base_values, rtol=0, atol=1e-5)
+    err = (exp.values - exact_words.values).abs()
+    assert float((err <= 3 * exp.extras["stderr"] + 1e-5).double().mean()) >= 0.9
+    again = xai.explain(lm, PROMPT, **kw)
+    torch.testing.assert_close(exp.values, again.values, rtol=0, atol=0)
+
+
+def test_a_budget_covering_every_coalition_of_the_prompt_is_exact(lm, exact_words):
+    exp = xai.explain(lm, PROMPT, method="shapley_sampling", granularity="word",
+                      target=" to the park", estimator="leverage", budget=4096, max_exact=0)
+    assert exp.extras["exact"].tolist() == [True]
+    assert exp.extras["n_rows"].tolist() == [4096]
+    torch.testing.assert_close(exp.values, exact_words.values, rtol=0, atol=1e-6)
+
+
+def test_tolerance_on_a_language_model_stops_when_precise(lm, exact_words):
+    kw = {"method": "shapley_sampling", "granularity": "word", "target": " to the park",
+          "estimator": "leverage", "budget": 100, "max_exact": 0, "random_state": 0}
+    one = xai.explain(lm, PROMPT, **kw)
+    tolerance = float(one.extras["stderr"].max()) / 2  # about four rounds
+    exp = xai.explain(lm, PROMPT, tolerance=tolerance, max_budget=3000, **kw)
+    assert exp.extras["converged"].tolist() == [True]
+    assert float(exp.extras["stderr"].max()) <= tolerance
+    assert int(exp.extras["n_rows"]) % 100 == 0
+    assert int(exp.extras["n_rows"]) >= 300
+    err = (exp.values - exact_words.values).abs()
+    assert float((err <= 3 * exp.extras["stderr"] + 1e-5).double().mean()) >= 0.9
