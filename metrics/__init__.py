@@ -10,6 +10,7 @@ from . import complexity, faithfulness  # noqa: F401  (registration)
 from ._base import Metric, MetricResult
 from ._evaluate import Evaluation, compare, evaluate
 from ._registry import METRICS, register_metric
+from .audit import AuditReport, Recommendation, audit
 from .complexity import Complexity
 from .faithfulness import (
     AOPCComprehensiveness,
@@ -28,6 +29,7 @@ __all__ = [
     "METRICS",
     "AOPCComprehensiveness",
     "AOPCSufficiency",
+    "AuditReport",
     "AvgSensitivity",
     "Characterization",
     "Complexity",
@@ -40,9 +42,11 @@ __all__ = [
     "MaxSensitivity",
     "Metric",
     "MetricResult",
+    "Recommendation",
     "Responsiveness",
     "RobustFidelity",
     "Sufficiency",
+    "audit",
     "compare",
     "evaluate",
     "register_metric",

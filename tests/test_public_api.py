@@ -140,7 +140,8 @@ EXTEND_ALL = sorted([
     "ModelAdapter", "ModelInfo", "NamedFeatures", "Options", "Registry", "ResolvedTarget", "Stats",
     "as_probabilities", "check_params", "check_random_state",
     "example_generators", "fmt_value", "int_seed", "make_method", "numpy_rng", "register_method",
-    "required_fields", "resolve_batch_size", "score_masks", "scores_table_html",
+    "report_html", "required_fields", "resolve_batch_size", "score_masks", "scores_table_html",
+    "table_html",
 ])
 
 

@@ -94,7 +94,7 @@ from .methods._base import (
 )
 from .methods._bee_families import BaselineFamily, FamilyContext, Stats
 from .methods._perturb import score_masks
-from .plot._html import scores_table_html
+from .plot._html import report_html, scores_table_html, table_html
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -128,9 +128,11 @@ __all__ = [
     "numpy_rng",
     "required_fields",
     "register_method",
+    "report_html",
     "resolve_batch_size",
     "score_masks",
     "scores_table_html",
+    "table_html",
 ]
 
 
