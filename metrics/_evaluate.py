@@ -78,6 +78,13 @@ def make_metric(metric: str | Metric, params: Mapping[str, Any] | None = None) -
         return metric
     cls = METRICS.get(metric)
     params = dict(params or {})
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        msg = (f"{cls.__name__} got an unexpected parameter {unknown[0]!r}. Valid parameters of "
+               f"{cls.__name__}: {', '.join(sorted(fields)) or 'none'}.")
+        raise InvalidParameterError(msg, owner=cls.__name__, parameter=unknown[0],
+                                    value=params[unknown[0]])
     missing = [n for n in required_fields(cls) if n not in params]
     if missing:
         example = {"action_set": "action_set=xai.ActionSet.from_dataframe(X_train)"}.get(

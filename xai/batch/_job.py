@@ -188,7 +188,8 @@ def _methods(value: Any) -> tuple[MethodEntry, ...]:
 
 
 def _metrics(value: Any) -> tuple[Metric, ...]:
-    from metrics import METRICS, Metric
+    from metrics import Metric
+    from metrics._evaluate import make_metric
 
     fix = ("Pass Metric instances, registry names ('infidelity', see xai metrics) or "
            "(name, params) pairs.")
@@ -196,7 +197,8 @@ def _metrics(value: Any) -> tuple[Metric, ...]:
     for entry in _entries("metrics", value, fix):
         if not isinstance(entry, Metric):
             name, params = _pair("metrics", entry, fix)
-            entry = METRICS.get(name)(**params)  # UnknownNameError lists the metrics
+            # typed errors: UnknownNameError lists the metrics, InvalidParameterError the fields
+            entry = make_metric(name, params)
         if any(m.name == entry.name for m in out):
             _fail("metrics", value, f"lists {entry.name!r} twice",
                   "Keep one configuration per metric.")

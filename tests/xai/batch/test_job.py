@@ -196,6 +196,9 @@ def test_batch_size_is_rows_per_model_call_and_chunk_size_examples_per_chunk():
     ({"metrics": ["complexity", "complexity"]}, InvalidParameterError,
      "The 'metrics' field of Job lists 'complexity' twice."),
     ({"metrics": ["faithfullness"]}, UnknownNameError, "Unknown metric 'faithfullness'."),
+    ({"metrics": [("faithfulness_correlation", {"subset_size": 2})]}, InvalidParameterError,
+     "FaithfulnessCorrelation got an unexpected parameter 'subset_size'. Valid parameters of "
+     "FaithfulnessCorrelation: n_subsets, subset_fraction."),
     ({"input_columns": "age"}, InvalidParameterError,
      "The 'input_columns' field of Job must be a list of column names. Got 'age' instead."),
     ({"hash_inputs": "yes"}, InvalidParameterError,
