@@ -55,3 +55,21 @@ def test_ray_adds_methods_to_an_output_like_the_local_engine(local_ray, tmp_path
     local = score("demo-credit", data, Job(methods=["occlusion", SHAPLEY], random_state=1),
                   show_progress=False)
     pd.testing.assert_frame_equal(added.drop(columns="elapsed"), local.drop(columns="elapsed"))
+
+
+@pytest.mark.slow
+def test_an_audit_on_ray_equals_the_local_audit(local_ray):
+    import metrics
+
+    _, x_test, _, _ = split_credit(random_state=0)
+    data = x_test.iloc[:6].reset_index(drop=True)
+    groups = (data["age"] > 35).map({True: "older", False: "younger"})
+    kw = {"metrics": [("faithfulness_correlation", {"n_subsets": 20})], "groups": groups,
+          "vary": {"occlusion": {"random_state": [0, 1]}}, "n_bootstrap": 200,
+          "n_permutations": 200, "min_group_size": 2, "random_state": 1}
+    local = metrics.audit("demo-credit", data, ["occlusion", SHAPLEY], chunk_size=6, **kw)
+    on_ray = metrics.audit("demo-credit", data, ["occlusion", SHAPLEY], chunk_size=2,
+                           engine=RayEngine(num_workers=2), **kw)
+    for table in ("agreement", "stability", "metric_summary", "disparity", "gaps"):
+        pd.testing.assert_frame_equal(getattr(on_ray, table), getattr(local, table))
+    assert len(local.agreement) == 6 and local.disparity["n"].sum() == 2 * 6
