@@ -1,4 +1,5 @@
-"""The ``xai`` command: ``xai demo``, ``xai methods``, ``xai metrics``, ``xai explain``, ``xai score``."""
+"""The ``xai`` command: ``xai demo``, ``xai methods``, ``xai metrics``, ``xai explain``, ``xai score``,
+``xai audit``."""
 
 from __future__ import annotations
 
@@ -298,6 +299,174 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+_AUDIT_TABLES = ("agreement", "agreement_per_example", "stability", "metric_summary",
+                 "disparity", "gaps", "scores", "failures")
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    import warnings
+    from pathlib import Path
+
+    from metrics.audit import audit
+
+    from .batch import LocalEngine, RayEngine, load_model
+    from .exceptions import XAIWarning
+
+    methods, metric_names = _split(args.methods), _split(args.metrics)
+    if not methods:
+        from .exceptions import InvalidParameterError
+
+        msg = (f"--methods {args.methods!r} names no method. Pass comma-separated method names "
+               "(xai methods lists them), e.g. --methods occlusion,kernel_shap.")
+        raise InvalidParameterError(msg, parameter="methods", value=args.methods)
+    method_params, metric_params = _params(args.param or [], methods, metric_names)
+    vary = _vary(args.vary or [], methods)
+    top_k = _top_k(args.top_k)
+    if args.engine == "ray":
+        _quiet_ray(args.quiet)
+    workers = 2 if args.num_workers is None else args.num_workers
+    engine = (RayEngine(num_workers=workers, address=args.address)
+              if args.engine == "ray" else LocalEngine())
+    model = load_model(args.model, trust_pickle=args.trust_pickle,
+                       trusted_types=args.trust_type or ())
+    out = Path(args.out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", XAIWarning)
+        warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+        report = audit(
+            model, args.data,
+            [(m, method_params[m]) if m in method_params else m for m in methods],
+            [(m, metric_params[m]) if m in metric_params else m for m in metric_names],
+            vary=vary or None, groups=args.groups, top_k=top_k, target=args.target,
+            reference_group=_group_value(args.reference_group),
+            min_group_size=args.min_group_size, n_bootstrap=args.n_bootstrap,
+            n_permutations=args.n_permutations, output=out, engine=engine,
+            chunk_size=args.batch_size, show_progress=not args.quiet,
+            random_state=args.random_state)
+    written = _write_audit(report, out)
+    _print_audit(report, out, written)
+    if len(report.failures):  # as xai score: the files are written, and the exit code says so
+        first = report.failures.iloc[0]
+        error = " ".join(str(first["error"]).split())
+        print(f"xai: error: {len(report.failures)} row(s) failed and are left out of the "
+              f"tables; the first: {first['variant']}, example {first['id']}: {error} See "
+              f"{out / 'failures.csv'}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _show_warning(default: Any, message: Any, category: type[Warning], *args: Any,
+                  **kwargs: Any) -> None:
+    """An XAIWarning as one line on stderr, ``xai: warning: ...``; others as Python shows them."""
+    from .exceptions import XAIWarning
+
+    if issubclass(category, XAIWarning):
+        print(f"xai: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        default(message, category, *args, **kwargs)
+
+
+def _vary(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, list[Any]]]:
+    """``--vary METHOD.PARAM=V1,V2,...`` (each value parsed as JSON, else a string)."""
+    from .exceptions import InvalidParameterError
+
+    out: dict[str, dict[str, list[Any]]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        name, dot, field = key.partition(".")
+        if not (eq and dot and name.strip() and field.strip() and _split(raw)):
+            msg = (f"--vary {item!r} must look like METHOD.PARAM=V1,V2,... with METHOD one of "
+                   f"--methods ({', '.join(methods)}), e.g. --vary kernel_shap.random_state=0,1,2.")
+            raise InvalidParameterError(msg, parameter="vary", value=item)
+        name, field = name.strip(), field.strip()
+        if name not in methods:
+            msg = (f"--vary {item!r} varies a parameter of {name!r}, which is not one of "
+                   f"--methods ({', '.join(methods)}). Add it to --methods, or fix the name.")
+            raise InvalidParameterError(msg, parameter="vary", value=item)
+        if field in out.get(name, {}):
+            msg = (f"--vary {item!r} varies {name}.{field} a second time. Give all its values "
+                   f"in one --vary {name}.{field}=V1,V2,...")
+            raise InvalidParameterError(msg, parameter="vary", value=item)
+        out.setdefault(name, {})[field] = [_json_or_str(v) for v in _split(raw)]
+    return out
+
+
+def _json_or_str(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _group_value(raw: str | None) -> Any:
+    """``--reference-group``: a number when it reads as one (a numeric column's groups are
+    numbers), else the string."""
+    value = None if raw is None else _json_or_str(raw)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else raw
+
+
+def _top_k(raw: str) -> int | float:
+    """``--top-k``: an int (features), or a float fraction of each example's features."""
+    from .exceptions import InvalidParameterError
+
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    msg = (f"--top-k {raw!r} must be an int (e.g. --top-k 5) or a fraction of the features "
+           "in (0, 1] (e.g. --top-k 0.25).")
+    raise InvalidParameterError(msg, parameter="top_k", value=raw)
+
+
+def _write_audit(report: Any, out: Any) -> list[str]:
+    """report.html and one CSV per non-empty table in ``out``; the names written, in order.
+
+    The CSV of an empty table is removed, so a folder rerun with other options holds no table
+    of the earlier run.
+    """
+    from .exceptions import InvalidParameterError
+
+    written = ["report.html"]
+    try:
+        report.to_html(out / "report.html")
+        for name in _AUDIT_TABLES:
+            table, path = getattr(report, name), out / f"{name}.csv"
+            if len(table):
+                table.to_csv(path, index=False)
+                written.append(path.name)
+            elif path.exists():
+                path.unlink()
+    except OSError as err:
+        msg = (f"The --out folder {str(out)!r} cannot be written: {err.strerror or err}. Pass a "
+               "folder you can write to.")
+        raise InvalidParameterError(msg, parameter="out", value=str(out)) from err
+    return written
+
+
+def _print_audit(report: Any, out: Any, written: Sequence[str]) -> None:
+    print(f"Audited {report.n_examples} examples of {report.model_name}: methods "
+          f"{', '.join(report.methods)}; metrics {', '.join(report.metrics) or 'none'}.")
+    for method, reason in report.skipped.items():
+        print(f"Skipped {method}: {' '.join(str(reason).split())}")
+    if len(report.failures):
+        print(f"{len(report.failures)} row(s) failed and are left out of the tables.")
+    if report.metrics and len(report.metric_summary):
+        print(f"Recommendation: {report.recommend().reason}")
+    for note in report.notes:
+        print(f"Note: {note}")
+    if report.metrics == () and len(report.scores) and "group" in report.scores.columns:
+        print("Note: --groups compares metric scores across groups; add --metrics for the "
+              "disparity tables.")
+    if len(report.methods) > 1:
+        matrix = report.agreement_matrix("rank_correlation")
+        print("Agreement (rank correlation, mean over examples):")
+        _print_table(("", *map(str, matrix.columns)),
+                     [(str(i), *(f"{float(v):.3f}" for v in matrix.loc[i]))
+                      for i in matrix.index])
+    print(f"Report written to {out / 'report.html'}; tables: {', '.join(written[1:])} in {out}")
+
+
 def _responsive_names(names: Sequence[str], registry: Any) -> list[str]:
     """The entries of ``names`` that name ``responsiveness`` (or an alias of it) in ``registry``."""
     from .exceptions import UnknownNameError
@@ -412,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--html", help="write an HTML heatmap here")
     exp.set_defaults(func=_cmd_explain)
     _add_score(add)
+    _add_audit(add)
     return parser
 
 
@@ -456,6 +626,50 @@ def _add_score(add: Any) -> None:
                     help="a type a .skops model may contain (repeatable)")
     sc.add_argument("--quiet", action="store_true", help="no progress bar")
     sc.set_defaults(func=_cmd_score)
+
+
+def _add_audit(add: Any) -> None:
+    au = add("audit", help="which explanation can I trust? agreement, stability and disparity "
+                           "of methods; an HTML report and CSV tables")
+    au.add_argument("--model", required=True,
+                    help="a model spec as in xai score (demo-credit, a .skops file, ...)")
+    au.add_argument("--data", required=True, help="CSV/JSONL/Parquet file of the examples")
+    au.add_argument("--methods", required=True,
+                    help="comma-separated method names; a method that cannot explain the model "
+                         "is skipped with a warning")
+    au.add_argument("--metrics", default="", help="comma-separated metric names (optional)")
+    au.add_argument("--groups", default=None,
+                    help="a column of the data file: the subgroups of the disparity tables")
+    au.add_argument("--reference-group", default=None,
+                    help="the group the gaps are measured from (default: the largest)")
+    au.add_argument("--min-group-size", type=int, default=10,
+                    help="groups with fewer scored examples get no mean or test (default 10)")
+    au.add_argument("--vary", action="append", metavar="METHOD.PARAM=V1,V2,...",
+                    help="a hyperparameter to vary (repeatable), values parsed as JSON, else "
+                         "strings, e.g. kernel_shap.random_state=0,1,2")
+    au.add_argument("--param", action="append", metavar="NAME.FIELD=VALUE",
+                    help="a method or metric parameter, e.g. kernel_shap.budget=256")
+    au.add_argument("--top-k", default="5",
+                    help="k of the top-k measures: an int, or a fraction of the features")
+    au.add_argument("--target", default=None,
+                    help="explained output: a label, or an index when no label matches")
+    au.add_argument("--n-bootstrap", type=int, default=2000, help="bootstrap replicates")
+    au.add_argument("--n-permutations", type=int, default=2000,
+                    help="relabellings of each permutation test")
+    au.add_argument("--random-state", type=int, default=0)
+    au.add_argument("--engine", choices=("local", "ray"), default="local")
+    au.add_argument("--num-workers", type=int, default=None, help="Ray actors (default 2)")
+    au.add_argument("--address", default=None, help="address of an existing Ray cluster")
+    au.add_argument("--batch-size", type=int, default=64, help="examples per chunk")
+    au.add_argument("--trust-pickle", action="store_true",
+                    help="allow a .pkl/.joblib model (unpickling runs arbitrary code)")
+    au.add_argument("--trust-type", action="append", metavar="TYPE",
+                    help="a type a .skops model may contain (repeatable)")
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
+    au.add_argument("--out", required=True,
+                    help="output folder: report.html, the tables as CSV, and rows/ (a rerun "
+                         "with the same options resumes from it)")
+    au.set_defaults(func=_cmd_audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
