@@ -72,7 +72,10 @@ class AuditReport:
         over examples of the per-example mean, ``spread`` = sqrt(mean per-example variance over
         the pairs). ``kind="metric"``: a metric across the values: ``mean`` of the per-example
         means, ``spread`` = sqrt(mean per-example variance over the values), and the lowest and
-        highest data-set mean over the values (``mean_min``, ``mean_max``).
+        highest data-set mean over the values (``mean_min``, ``mean_max``). ``seed_floor``: for
+        a hyperparameter of a method whose ``random_state`` is varied too, the seed sweep's
+        similarity; a parameter whose similarity is not below it changes the maps no more
+        than the seed does.
     metric_summary : pandas.DataFrame
         One row per (metric, method): mean over all examples with its bootstrap interval.
     disparity : pandas.DataFrame

@@ -121,6 +121,7 @@ def audit(
     engine: Any = None,
     chunk_size: int = 64,
     batch_size: int | str = "auto",
+    id_column: str | None = None,
     show_progress: bool | None = False,
     random_state: int = 0,
 ) -> AuditReport:
@@ -175,8 +176,9 @@ def audit(
         same arguments resumes the jobs instead of recomputing them.
     engine : xai.batch.LocalEngine or RayEngine, optional
         Where the jobs run.
-    chunk_size, batch_size : optional
-        Examples per chunk and rows per model call, as in :class:`xai.batch.Job`.
+    chunk_size, batch_size, id_column : optional
+        Examples per chunk, rows per model call and the column of example ids, as in
+        :class:`xai.batch.Job`.
     show_progress : bool or None, default=False
         The batch progress bars.
     random_state : int, default=0
@@ -226,13 +228,14 @@ def audit(
         _fail("methods", list(methods), "has no method that can explain this model",
               f"Choose among {', '.join(xai.compatible_methods(adapter))}.")
     variants = _plan(entries, {m: v for m, v in vary.items() if m in entries}, random_state)
+    group_labels = None if groups is None else _group_labels(groups, X)  # before any work
     metric_list = list(metrics)
     out_dir = None if output is None else Path(output)
     rows: dict[str, pd.DataFrame] = {}
     for variant in _unique(variants):
         job = Job(methods=[(variant.name, dict(variant.params))], metrics=metric_list,
                   target=target, random_state=variant.seed, chunk_size=chunk_size,
-                  batch_size=batch_size)  # type: ignore[arg-type]
+                  batch_size=batch_size, id_column=id_column)  # type: ignore[arg-type]
         path = None if out_dir is None else out_dir / "rows" / f"{variant.slug}.parquet"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +244,9 @@ def audit(
     first = rows[variants[0].key]
     ids = [str(i) for i in dict.fromkeys(first["id"])]
     metric_names = [c for c in first.columns if c not in _ROW_COLUMNS]
-    group_labels = None if groups is None else _group_labels(groups, X, len(ids))
+    if group_labels is not None and len(group_labels) != len(ids):
+        _fail("groups", groups, f"has {len(group_labels)} labels for {len(ids)} examples",
+              "Pass one label per example, in the order of X.")
     builder = _Builder(variants, rows, ids, metric_names, top_k, measures, n_bootstrap,
                        n_permutations, confidence, random_state)
     report = AuditReport(
@@ -402,7 +407,7 @@ def _directions(metric_names: Sequence[str]) -> dict[str, bool]:
 
 
 # -- groups --------------------------------------------------------------------------------
-def _group_labels(groups: Any, X: Any, n: int) -> list[Any]:
+def _group_labels(groups: Any, X: Any) -> list[Any]:
     """One hashable label per example (None: left out), in data-set order."""
     frame = X if isinstance(X, pd.DataFrame) else None
     if isinstance(groups, str):
@@ -436,9 +441,6 @@ def _group_labels(groups: Any, X: Any, n: int) -> list[Any]:
             labels = []
         if isinstance(groups, np.ndarray) and groups.dtype == bool:
             labels = [bool(v) for v in groups]
-    if len(labels) != n:
-        _fail("groups", groups, f"has {len(labels)} labels for {n} examples",
-              "Pass one label per example, in the order of X.")
     out: list[Any] = []
     for v in labels:
         if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -591,9 +593,16 @@ class _Builder:
                     means = np.nanmean(per_value, axis=0)
                 row["mean_min"], row["mean_max"] = float(np.nanmin(means)), float(np.nanmax(means))
                 rows.append(row)
+        # SAM's seed floor: a parameter's effect on the maps is noise when it is no larger
+        # than the seed's own (the random_state sweep of the same method, when there is one)
+        seeds = {(r["method"], r["measure"]): r["mean"] for r in rows
+                 if r["parameter"] == "random_state" and r["kind"] == "similarity"}
+        for r in rows:
+            r["seed_floor"] = seeds.get((r["method"], r["measure"]), math.nan) \
+                if r["kind"] == "similarity" and r["parameter"] != "random_state" else math.nan
         return pd.DataFrame(rows, columns=["method", "parameter", "values", "kind", "measure",
                                            "mean", "spread", "ci_low", "ci_high", "n", "n_nan",
-                                           "mean_min", "mean_max"])
+                                           "mean_min", "mean_max", "seed_floor"])
 
     def _sweep_row(self, method: str, param: str, values: list[Any], measure: str, kind: str,
                    grid: np.ndarray) -> dict[str, Any]:

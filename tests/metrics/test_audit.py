@@ -368,3 +368,17 @@ def test_a_method_that_cannot_explain_the_model_is_skipped_or_raised():
         warnings.simplefilter("ignore", XAIWarning)
         with pytest.raises(InvalidParameterError, match="no method"):
             metrics.audit(clf, x, ["ig"], **FAST)
+
+
+def test_the_seed_floor_of_a_parameter_sweep_is_the_seed_sweeps_similarity():
+    x = data(20, 14)
+    ks = ("kernel_shap", {"baseline": "zeros", "budget": 24, "max_exact": 0})
+    report = metrics.audit(Interaction(), x, [ks], target=0, **FAST,
+                           vary={"kernel_shap": {"random_state": [0, 1, 2],
+                                                 "paired": [True, False]}})
+    sim = report.stability[report.stability["kind"] == "similarity"].set_index(
+        ["parameter", "measure"])
+    for measure in ("spearman", "top_k_overlap"):
+        assert sim.loc[("paired", measure), "seed_floor"] == sim.loc[("random_state", measure),
+                                                                      "mean"]
+        assert np.isnan(sim.loc[("random_state", measure), "seed_floor"])
