@@ -253,3 +253,14 @@ def test_vary_and_top_k_values_parse_as_json_else_strings():
         "kernel_shap": {"random_state": [0, 1, 2]}, "occlusion": {"window": [2, 3.5, "x", None]}}
     assert (_top_k("3"), type(_top_k("3"))) == (3, int)
     assert (_top_k("0.25"), type(_top_k("0.25"))) == (0.25, float)
+
+
+def test_id_column_names_the_examples_of_every_table(frame, tmp_path, capsys):
+    path = tmp_path / "keyed.csv"
+    frame.iloc[:8].assign(key=[f"app-{k}" for k in range(8)]).to_csv(path, index=False)
+    folder = tmp_path / "out"
+    assert main(["audit", "--model", "demo-credit", "--data", str(path), "--methods",
+                 "occlusion,lime", "--id-column", "key", "--quiet", "--out", str(folder)]) == 0, \
+        capsys.readouterr().err
+    per = _csv(folder / "agreement_per_example.csv")
+    assert list(dict.fromkeys(per["id"])) == [f"app-{k}" for k in range(8)]

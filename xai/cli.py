@@ -341,8 +341,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             reference_group=_group_value(args.reference_group),
             min_group_size=args.min_group_size, n_bootstrap=args.n_bootstrap,
             n_permutations=args.n_permutations, output=out, engine=engine,
-            chunk_size=args.batch_size, show_progress=not args.quiet,
-            random_state=args.random_state)
+            chunk_size=args.batch_size, id_column=args.id_column,
+            show_progress=not args.quiet, random_state=args.random_state)
     written = _write_audit(report, out)
     _print_audit(report, out, written)
     if len(report.failures):  # as xai score: the files are written, and the exit code says so
@@ -661,6 +661,7 @@ def _add_audit(add: Any) -> None:
     au.add_argument("--num-workers", type=int, default=None, help="Ray actors (default 2)")
     au.add_argument("--address", default=None, help="address of an existing Ray cluster")
     au.add_argument("--batch-size", type=int, default=64, help="examples per chunk")
+    au.add_argument("--id-column", default=None, help="column of unique example ids")
     au.add_argument("--trust-pickle", action="store_true",
                     help="allow a .pkl/.joblib model (unpickling runs arbitrary code)")
     au.add_argument("--trust-type", action="append", metavar="TYPE",
