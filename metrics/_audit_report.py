@@ -50,8 +50,17 @@ class Recommendation:
 
         head = "No clear winner" if self.method is None else \
             f"Recommended: <strong>{html.escape(self.method)}</strong>"
-        return (f'<div class="xai-exp"><p>{head}</p><p>{html.escape(self.reason)}</p>'
-                f"{table_html(self.evidence.to_dict('records'))}</div>")
+        rows = []
+        for r in self.evidence.to_dict("records"):  # "mean [low, high]" in one cell per metric
+            row: dict[str, Any] = {}
+            for key, value in r.items():
+                if f"{key} ci" in r:
+                    row[key] = f"{value:.4g} {r[f'{key} ci']}"
+                elif not key.endswith(" ci"):
+                    row[key] = None if isinstance(value, float) and math.isnan(value) else value
+            rows.append(row)
+        return (f"<p>{head}</p><p>{html.escape(self.reason)}</p>"
+                f'<div style="overflow-x:auto">{table_html(rows)}</div>')
 
 
 @dataclasses.dataclass
@@ -309,7 +318,7 @@ class AuditReport:
                 return '<p class="xai-note">(empty)</p>'
             cap = f'<p class="xai-note">{html.escape(caption)}</p>' if caption else ""
             records = [{k: _cell(v) for k, v in r.items()} for r in frame.to_dict("records")]
-            return table_html(records) + cap
+            return f'<div style="overflow-x:auto">{table_html(records)}</div>{cap}'
 
         overview = [f"{self.n_examples} examples; methods: {', '.join(self.methods)}; metrics: "
                     f"{', '.join(self.metrics) or 'none'}; top-k: {self.top_k}; intervals: "
