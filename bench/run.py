@@ -36,7 +36,7 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
 AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee",
-                          "shapley")
+                          "shapley", "shapley_overhead", "shapley_adjusted")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -311,7 +311,10 @@ PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_ge
                                      "bee": ("captum",),  # BEE vs captum's IG
                                      # shapiq is optional (not in [bench]): without it the area
                                      # says "not installed" and compares with shap only
-                                     "shapley": ("shap",)}
+                                     "shapley": ("shap",),
+                                     # kernel_shap's backend="shap" is timed for reference
+                                     "shapley_overhead": ("shap",),
+                                     "shapley_adjusted": ()}  # ours alone, same rows
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:
