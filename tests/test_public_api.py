@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The public names of ``xai``. Adding or removing one is an API change: update this list on purpose.
 XAI_ALL = sorted([
     "ActionElement",
+    "AmortizedExplainer",
     "ActionSet",
     "BEE",
     "BEEPolicy",

@@ -18,6 +18,7 @@ from .adapters import (
     TorchModuleAdapter,
     as_adapter,
 )
+from .amortized import AmortizedExplainer
 from .exceptions import (
     ConvergenceWarning,
     IgnoredParameterWarning,
@@ -81,6 +82,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActionElement",
+    "AmortizedExplainer",
     "ActionSet",
     "DirectionalLinkage",
     "IfThen",

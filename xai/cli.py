@@ -273,7 +273,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     _route_action_set(args.action_set, methods, metric_names, method_params, metric_params)
     if args.engine == "ray":
         _quiet_ray(args.quiet)
-    job = Job(methods=[(m, method_params.get(m, {})) for m in dict.fromkeys(methods or ["auto"])],
+    entries = [_amortized(m, args) if m.startswith("amortized:") else
+               (m, method_params.get(m, {})) for m in dict.fromkeys(methods or ["auto"])]
+    job = Job(methods=entries,
               metrics=[(m, metric_params.get(m, {})) for m in dict.fromkeys(metric_names)],
               target=args.target, random_state=args.random_state, chunk_size=args.batch_size,
               id_column=args.id_column, input_columns=_split(args.columns) or None,
@@ -467,6 +469,22 @@ def _print_audit(report: Any, out: Any, written: Sequence[str]) -> None:
     print(f"Report written to {out / 'report.html'}; tables: {', '.join(written[1:])} in {out}")
 
 
+def _amortized(spec: str, args: argparse.Namespace) -> Any:
+    """``amortized:FOLDER``: the explainer saved there, checked against ``--model``."""
+    from . import AmortizedExplainer
+    from .batch import load_model
+    from .exceptions import InvalidParameterError
+
+    folder = spec.partition(":")[2]
+    if not folder:
+        msg = (f"--methods {spec!r} needs the folder of a saved explainer after 'amortized:', "
+               "e.g. --method amortized:explainer/ (written by AmortizedExplainer.save).")
+        raise InvalidParameterError(msg, parameter="methods", value=spec)
+    loaded = load_model(args.model, trust_pickle=args.trust_pickle,
+                        trusted_types=args.trust_type or ())
+    return AmortizedExplainer.load(folder, loaded)
+
+
 def _responsive_names(names: Sequence[str], registry: Any) -> list[str]:
     """The entries of ``names`` that name ``responsiveness`` (or an alias of it) in ``registry``."""
     from .exceptions import UnknownNameError
@@ -594,7 +612,9 @@ def _add_score(add: Any) -> None:
     sc.add_argument("--data", required=True,
                     help="CSV/JSONL/Parquet file, a datasets.Dataset folder, or (graph models) "
                          "a folder in TU format")
-    sc.add_argument("--methods", default="auto", help="comma-separated method names")
+    sc.add_argument("--methods", "--method", dest="methods", default="auto",
+                    help="comma-separated method names; amortized:FOLDER runs an explainer "
+                         "saved by xai.AmortizedExplainer.save")
     sc.add_argument("--metrics", default="", help="comma-separated metric names")
     sc.add_argument("--out", required=True, help="output file, .parquet or .jsonl")
     sc.add_argument("--resume", action="store_true",
