@@ -82,8 +82,9 @@ default="permutation"
         on games with interactions of order <= 2 once their pairs span the space. "auto"
         chooses per example from d and the rows it may use: exact enumeration when 2**d fits,
         antithetic permutations below 2 d + 2 rows (the fewest that span a regression), the
-        adjusted estimator from 256 to 4096 rows (the lowest error at equal rows in our
-        benchmarks) and Leverage SHAP otherwise; ``extras["estimator"]`` records the choice.
+        adjusted estimator from 256 to 1024 rows (the lowest error at equal rows in our
+        benchmarks; its solve costs about 0.2 s per example at 2048 rows) and Leverage SHAP
+        otherwise; ``extras["estimator"]`` records the choice.
     budget : int, optional
         Model rows per example, the empty and full coalitions included, for every estimator:
         permutations get floor((budget - 2) / (d - 1)) (even when antithetic), the regressions
@@ -355,7 +356,7 @@ default="permutation"
     def estimator_for(self, n_features: int) -> str:
         """The estimator an example with ``n_features`` features gets: "exact" when it is
         enumerated, else ``estimator`` ("auto" resolved: antithetic permutations below
-        2 d + 2 rows, regression-adjusted Leverage SHAP for 256 to 4096 rows, Leverage SHAP
+        2 d + 2 rows, regression-adjusted Leverage SHAP for 256 to 1024 rows, Leverage SHAP
         otherwise)."""
         if self.enumerates(n_features):
             return "exact"
@@ -408,7 +409,7 @@ class _Design(Protocol):
 
 #: Rows per example for which "auto" takes the regression-adjusted estimator: from 256 it beat
 #: Leverage SHAP on every measured game; its kernel solve grows as rows**3 (0.45 s at 2048).
-_ADJUSTED_ROWS = (256, 4096)
+_ADJUSTED_ROWS = (256, 1024)  # its ridge solve grows like rows^3: ~0.08 s at 1024, ~0.2 s at 2048
 
 _DESIGNS: dict[str, Callable[..., _Design]] = {
     "kernel": KernelDesign, "leverage": LeverageDesign, "stratified": StratifiedDesign,

@@ -104,9 +104,10 @@ def test_max_budget_stops_the_rounds_and_says_so():
 
 
 @pytest.mark.parametrize(("budget", "chosen"), [(26, "leverage"), (25, "permutation"),
-                                                 (300, "adjusted"), (4096, "exact")])
+                                                 (300, "adjusted"), (1024, "adjusted"),
+                                                 (1025, "leverage"), (4096, "exact")])
 def test_auto_chooses_by_features_and_budget_and_records_it(budget, chosen):
-    # 12 features: Leverage SHAP from 2 * 12 + 2 = 26 rows on (adjusted from 256), one
+    # 12 features: Leverage SHAP from 2 * 12 + 2 = 26 rows on (adjusted from 256 to 1024), one
     # antithetic pair (24 rows) below that, every coalition once 2**12 rows fit
     model = models.mlp(n_in=12, seed=2)
     x = torch.randn(2, 12, generator=torch.Generator().manual_seed(5))
