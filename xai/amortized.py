@@ -177,9 +177,14 @@ class _Record:
     probe_outputs: tuple[tuple[float, ...], ...]
     data: Mapping[str, Any]
     weights_sha256: str = ""
+    #: Text models only: probe texts, granularity, removal, representation width, tokenizer.
+    text: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["text"] is None:  # a tabular record keeps its format
+            del out["text"]
+        return out
 
 
 # -- the method ------------------------------------------------------------------------------
@@ -189,12 +194,17 @@ class AmortizedExplainer(Method):
 
     Build it with :meth:`fit` (or :meth:`load`), then pass it as the method:
     ``xai.explain(model, X, method=amortized)``. Tabular models (torch, scikit-learn or any
-    callable over a numeric matrix).
+    callable over a numeric matrix): an MLP over the standardised row. Text models ((model,
+    tokenizer) whose model returns ``hidden_states`` with ``output_hidden_states=True``): a
+    small per-token head over the classifier's own frozen last hidden states, token scores
+    summed into the teacher's words (special tokens and padding are never players), normalised
+    over each text's own number of words (see ``xai._amortized_text``).
 
     Attributes
     ----------
     network : torch.nn.Module
-        Inputs (n, d) -> raw values (n, n_outputs, d); normalised for efficiency on use.
+        Inputs (n, d) -> raw values (n, n_outputs, d), or for text the token head (n, L, width)
+        -> (n, L, n_outputs); normalised for efficiency on use.
     record : _Record
         Feature names, outputs, baseline, teacher, objective, seed, probe rows.
     report : FitReport
@@ -208,7 +218,7 @@ class AmortizedExplainer(Method):
 
     name: ClassVar[str] = "amortized"
     requires: ClassVar[Capability] = Capability.FORWARD
-    modalities: ClassVar[frozenset[Any]] = frozenset({"tabular"})
+    modalities: ClassVar[frozenset[Any]] = frozenset({"tabular", "text"})
     deterministic: ClassVar[bool] = True
 
     network: torch.nn.Module
@@ -299,10 +309,20 @@ class AmortizedExplainer(Method):
                   "Pass fit(random_state=...) instead: it seeds the teacher too.")
         adapter = as_adapter(model)
         if adapter.modality not in cls.modalities:
-            msg = (f"AmortizedExplainer explains tabular models; this one takes "
+            msg = (f"AmortizedExplainer explains tabular and text models; this one takes "
                    f"{adapter.modality!r} inputs. Use xai.explain with a sampling method.")
             raise IncompatibleModelError(msg, method=cls.name)
         teacher_method = make_method(teacher, params, adapter)
+        if adapter.modality == "text":
+            from ._amortized_text import fit_text
+
+            return fit_text(  # type: ignore[no-any-return]
+                cls, adapter, teacher_method, params, X_train, validation=validation,
+                objective=objective, epochs=epochs, random_state=random_state, hidden=hidden,
+                n_coalitions=n_coalitions, batch_size=batch_size, lr=lr, patience=patience,
+                cache=cache, exact_max_features=exact_max_features,
+                model_batch_size=_model_batch(model_batch_size, adapter),
+                show_progress=show_progress, start=start)
         gen = torch.Generator().manual_seed(int(random_state))
         train = adapter.prepare(X_train)
         if validation is None:
@@ -467,15 +487,12 @@ class AmortizedExplainer(Method):
             record = _Record(**raw)
             report = FitReport.from_dict(payload["report"])
             state = load_file(str(folder / _WEIGHTS))
+            net = _network(record, state)
         except Exception as err:
             msg = (f"The amortized explainer in {str(folder)!r} cannot be read ({err}). Save it "
                    "again with AmortizedExplainer.save.")
             raise InvalidParameterError(msg, owner="AmortizedExplainer.load", parameter="path",
                                         value=str(folder)) from err
-        d = len(record.feature_names)
-        net = _MLP(d, record.n_outputs, record.hidden, state["mean"], state["scale"])
-        net.load_state_dict(state)
-        net.eval()
         out = cls(network=net, record=record, report=report)
         if out.record.weights_sha256 != _weights_digest(net):
             msg = (f"The weights in {str(folder)!r} are not the ones its record was written "
@@ -497,6 +514,12 @@ class AmortizedExplainer(Method):
                 return
         except TypeError:
             model = None
+        self._check_modality(adapter)
+        if self.record.text is not None:
+            self._verify_text(adapter)
+            if model is not None:
+                _VERIFIED.setdefault(model, set()).add(key)
+            return
         names = self.record.feature_names
         probes = torch.tensor(self.record.probes, dtype=torch.float32)
         try:
@@ -519,7 +542,48 @@ class AmortizedExplainer(Method):
         if model is not None:
             _VERIFIED.setdefault(model, set()).add(key)
 
+    def _check_modality(self, adapter: ModelAdapter) -> None:
+        fitted = "tabular" if self.record.text is None else "text"
+        if adapter.modality != fitted:
+            names = self.record.feature_names
+            what = (f"a text model ({self.record.text['granularity']}s as players)"
+                    if self.record.text is not None else
+                    f"a model with {len(names)} features ({', '.join(names[:5])}"
+                    f"{', ...' if len(names) > 5 else ''})")
+            msg = (f"This amortized explainer was fitted to {what}, and this model takes "
+                   f"{adapter.modality!r} inputs. Fit an explainer for this model "
+                   "(AmortizedExplainer.fit).")
+            raise IncompatibleModelError(msg, method=self.name)
+
+    def _verify_text(self, adapter: ModelAdapter) -> None:
+        from ._amortized_text import check_width
+
+        text = self.record.text or {}
+        probes = list(text["probe_texts"])
+        try:
+            batch = adapter.prepare(probes)
+            got = adapter.predict_batched(batch, _N_PROBES)
+        except Exception as err:
+            msg = (f"This amortized explainer was fitted to a text model, and this model cannot "
+                   f"score its {len(probes)} probe texts ({type(err).__name__}: {err}). Fit an "
+                   "explainer for this model.")
+            raise IncompatibleModelError(msg, method=self.name) from err
+        want = torch.tensor(self.record.probe_outputs, dtype=got.dtype)
+        if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
+            diff = float((got - want).abs().max()) if got.shape == want.shape else math.inf
+            msg = (f"This amortized explainer was fitted to another model: on the "
+                   f"{len(probes)} probe texts recorded at fit time this model's outputs differ "
+                   f"by up to {diff:.3g} (shape {tuple(got.shape)} vs {tuple(want.shape)}). "
+                   "Fit an explainer for this model (AmortizedExplainer.fit).")
+            raise IncompatibleModelError(msg, method=self.name)
+        check_width(adapter, batch, int(text["width"]), _N_PROBES)
+
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
+        self._check_modality(adapter)
+        if self.record.text is not None:
+            return adapter.features(  # type: ignore[call-arg]  # every adapter accepts owner
+                batch, granularity=self.record.text["granularity"],
+                baseline=self.record.text["removal"], owner="AmortizedExplainer")
         width = int(batch.tensors["inputs"].shape[1]) if "inputs" in batch.tensors else -1
         if width != len(self.record.feature_names):
             msg = (f"This amortized explainer was fitted on {len(self.record.feature_names)} "
@@ -547,9 +611,20 @@ class AmortizedExplainer(Method):
                                                    for f in features], batch_size=batch_size)
         v0 = torch.cat(empty).double()
         gap = target.scores.double() - v0
+        idx = target.indices
+        if self.record.text is not None:
+            from ._amortized_text import text_values
+
+            phi = text_values(self.network, adapter, batch, features, gap, batch_size)
+            per = [phi[i, idx[i], :f.n_features] for i, f in enumerate(features)]
+            g = gap.gather(1, idx)
+            return AttributionOutput(values=per, base_values=v0.gather(1, idx), extras={
+                "efficiency_gap": max((float((p.sum(-1) - g[i]).abs().max())
+                                       for i, p in enumerate(per)), default=0.0),
+                "objective": self.record.objective, "teacher": self.record.teacher,
+                "n_model_calls": 3})
         with torch.no_grad():
             phi = _normalise(self.network(_matrix(batch)).double(), gap)
-        idx = target.indices
         values = phi.gather(1, idx.unsqueeze(-1).expand(-1, -1, phi.shape[-1]))
         return AttributionOutput(values=values, base_values=v0.gather(1, idx), extras={
             "efficiency_gap": (values.sum(-1) - gap.gather(1, idx)).abs().max().item()
@@ -562,8 +637,10 @@ class AmortizedExplainer(Method):
 
     def __repr__(self) -> str:
         r = self.record
+        players = (f"features={len(r.feature_names)}" if r.text is None
+                   else f"players={r.text['granularity']}s")
         return (f"AmortizedExplainer(objective={r.objective!r}, teacher={r.teacher!r}, "
-                f"features={len(r.feature_names)}, outputs={r.n_outputs}, "
+                f"{players}, outputs={r.n_outputs}, "
                 f"hidden={list(r.hidden)}, report={self.report!r})")
 
 
@@ -644,6 +721,22 @@ class _Game:
             self.adapter, batch, target="all", batch_size=self.batch_size)
         self.rows += len(batch) * 2**d
         return exp.values.float()
+
+
+def _network(record: _Record, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+    """The explainer network of a record, with the saved weights."""
+    net: torch.nn.Module
+    if record.text is not None:
+        from ._amortized_text import TokenHead
+
+        net = TokenHead(int(record.text["width"]), record.n_outputs, record.hidden,
+                        state["mean"], state["scale"])
+    else:
+        net = _MLP(len(record.feature_names), record.n_outputs, record.hidden, state["mean"],
+                   state["scale"])
+    net.load_state_dict(state)
+    net.eval()
+    return net
 
 
 def _wls_loss(phi: torch.Tensor, masks: torch.Tensor, v: torch.Tensor,
