@@ -63,13 +63,48 @@ class TokenHead(torch.nn.Module):
 
 
 # -- the classifier's representations ---------------------------------------------------------
+def _reader(model: Any) -> Any:
+    """How to read a model's last hidden states: the model itself with
+    ``output_hidden_states=True`` (a transformers classifier), or its ``encoder`` (a sentence
+    encoder under a pooling head, like the demo MiniLM classifier); None when neither."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        params = {}  # type: ignore[assignment]
+    if "output_hidden_states" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return lambda kw: _last(model(**kw, output_hidden_states=True), model)
+    encoder = getattr(model, "encoder", None)
+    if isinstance(encoder, torch.nn.Module):
+        return lambda kw: _last(encoder(**kw, output_hidden_states=True), model)
+    return None
+
+
+def _last(out: Any, model: Any) -> torch.Tensor:
+    states = getattr(out, "hidden_states", None)
+    if states is None and isinstance(out, Mapping):
+        states = out.get("hidden_states")
+    if not states:
+        msg = (f"AmortizedExplainer reads the text model's last hidden states, and "
+               f"{type(model).__name__} returned none with output_hidden_states=True. Return "
+               "an object with .logits and .hidden_states (a tuple of (n, L, width) tensors).")
+        raise IncompatibleModelError(msg, method="amortized")
+    last: torch.Tensor = states[-1]
+    return last
+
+
 def token_states(adapter: ModelAdapter, batch: Batch, batch_size: int) -> torch.Tensor:
-    """The classifier's last hidden states (n, L, width) of a tokenized batch, float32 on CPU."""
+    """The classifier's last hidden states (n, L, width) of a tokenized batch, float32 on CPU
+    (the model's own, or its sentence encoder's)."""
     model = getattr(adapter, "_model", None)
-    name = type(model).__name__
-    if model is None:
-        msg = (f"AmortizedExplainer needs the text model's token representations, and "
-               f"{type(adapter).__name__} does not expose its model. Pass (model, tokenizer).")
+    read = None if model is None else _reader(model)
+    if read is None:
+        msg = (f"AmortizedExplainer reads the text model's last hidden states, and "
+               f"{type(model).__name__} neither takes output_hidden_states=True nor has an "
+               "'encoder' module that does. Use a transformers *ForSequenceClassification "
+               "model, or return an object with .logits and .hidden_states.")
         raise IncompatibleModelError(msg, method="amortized")
     device = getattr(adapter, "device", torch.device("cpu"))
     parts = []
@@ -77,23 +112,7 @@ def token_states(adapter: ModelAdapter, batch: Batch, batch_size: int) -> torch.
         for s in range(0, len(batch), batch_size):
             kwargs = {k: v[s:s + batch_size].to(device) for k, v in batch.tensors.items()
                       if k in _KEYS}
-            try:
-                out = model(**kwargs, output_hidden_states=True)
-            except TypeError as err:
-                msg = (f"AmortizedExplainer reads the text model's last hidden states, and "
-                       f"{name} does not take output_hidden_states=True ({err}). Use a "
-                       "transformers *ForSequenceClassification model, or return an object "
-                       "with .logits and .hidden_states.")
-                raise IncompatibleModelError(msg, method="amortized") from err
-            states = getattr(out, "hidden_states", None)
-            if states is None and isinstance(out, Mapping):
-                states = out.get("hidden_states")
-            if not states:
-                msg = (f"AmortizedExplainer reads the text model's last hidden states, and "
-                       f"{name} returned none with output_hidden_states=True. Return an object "
-                       "with .logits and .hidden_states (a tuple of (n, L, width) tensors).")
-                raise IncompatibleModelError(msg, method="amortized")
-            parts.append(states[-1].detach().float().cpu())
+            parts.append(read(kwargs).detach().float().cpu())
     return torch.cat(parts)
 
 
