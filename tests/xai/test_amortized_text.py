@@ -196,3 +196,45 @@ def test_a_model_without_hidden_states_or_with_feature_groups_is_a_typed_error()
         AmortizedExplainer.fit((BagOfWords(len(tok)), tok), sentences(20, 6),
                                **{**FAST, "teacher_params": {"feature_groups": [0, 0, 1]}})
     assert err.value.parameter == "teacher_params"
+
+
+def test_a_sentence_classifier_is_read_through_its_encoder(bert):
+    # the demo MiniLM classifier's layout: an HF encoder, mean pooling, a linear head; its
+    # forward takes no output_hidden_states, so the head reads the encoder's last hidden states
+    from xai._amortized_text import token_states
+    from xai.adapters import as_adapter
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = bert[0].bert
+            self.head = torch.nn.Linear(32, 2)
+            with torch.no_grad():
+                self.head.weight.copy_(torch.linspace(-1, 1, 64).view(2, 32))
+                self.head.bias.zero_()
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).float()
+            return self.head((h * m).sum(1) / m.sum(1))
+
+    model, tok = Pooled().eval(), bert[1]
+    texts = sentences(3, 7)
+    adapter = as_adapter((model, tok))
+    batch = adapter.prepare(texts)
+    with torch.no_grad():
+        want = model.encoder(input_ids=batch.tensors["input_ids"],
+                             attention_mask=batch.tensors["attention_mask"]).last_hidden_state
+    torch.testing.assert_close(token_states(adapter, batch, 8), want, rtol=0, atol=0)
+    am = AmortizedExplainer.fit((model, tok), sentences(20, 8), **FAST)
+    exp = xai.explain((model, tok), texts, method=am, target="all")
+    gap = []
+    for t in texts:
+        enc = tok(t, return_tensors="pt", return_special_tokens_mask=True)
+        base = torch.where(enc["special_tokens_mask"].bool(), enc["input_ids"],
+                           torch.full_like(enc["input_ids"], tok.pad_token_id))
+        with torch.no_grad():
+            gap.append((model(enc["input_ids"], enc["attention_mask"])
+                        - model(base, enc["attention_mask"]))[0])
+    torch.testing.assert_close(exp.values.double().sum(-1), torch.stack(gap).double(), rtol=0,
+                               atol=1e-5)
