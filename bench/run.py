@@ -36,7 +36,8 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
 
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
 AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee",
-                          "shapley", "shapley_overhead", "shapley_adjusted", "audit")
+                          "shapley", "shapley_overhead", "shapley_adjusted", "audit",
+                          "amortized")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -315,7 +316,8 @@ PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_ge
                                      # kernel_shap's backend="shap" is timed for reference
                                      "shapley_overhead": ("shap",),
                                      "shapley_adjusted": (),  # ours alone, same rows
-                                     "audit": ()}  # ours: the audit vs its own jobs
+                                     "audit": (),  # ours: the audit vs its own jobs
+                                     "amortized": ()}  # vs our kernel SHAP and sampling
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:
