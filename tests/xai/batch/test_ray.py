@@ -72,4 +72,5 @@ def test_an_audit_on_ray_equals_the_local_audit(local_ray):
                            engine=RayEngine(num_workers=2), **kw)
     for table in ("agreement", "stability", "metric_summary", "disparity", "gaps"):
         pd.testing.assert_frame_equal(getattr(on_ray, table), getattr(local, table))
-    assert len(local.agreement) == 6 and local.disparity["n"].sum() == 2 * 6
+    assert len(local.agreement) == 6
+    assert local.disparity["n"].sum() == 2 * 6
