@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xai._validation import fmt_value
-from xai.exceptions import InvalidParameterError
+from xai.exceptions import InvalidParameterError, MissingDependencyError
+from xai.extend import fmt_value
 
 __all__ = ["AuditReport", "Recommendation"]
 
@@ -167,6 +167,10 @@ class AuditReport:
         summary = self.metric_summary.set_index(["metric", "method"])
         candidates = [m for m in self.methods
                       if math.isfinite(float(summary.loc[(prefer[0], m), "mean"]))]
+        if not candidates:
+            reason = (f"No method has a {prefer[0]} score (every row failed or was NaN; see "
+                      "report.failures): nothing to recommend.")
+            return Recommendation(None, reason, self._evidence(prefer))
         steps: list[str] = []
         winner = None
         for metric in prefer:
@@ -255,9 +259,12 @@ class AuditReport:
 
     def plot_agreement(self, measure: str = "rank_correlation", *, ax: Any = None) -> Any:
         """Heatmap of the agreement matrix (matplotlib Axes), values written in the cells."""
-        from xai.plot._bar import _pyplot
-
-        plt = _pyplot()
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            msg = ("plot_agreement needs matplotlib. Install it with: pip install "
+                   "'posthoc-xai[plot]'.")
+            raise MissingDependencyError(msg) from err
         matrix = self.agreement_matrix(measure)
         if ax is None:
             size = 1.2 + 0.9 * len(matrix)

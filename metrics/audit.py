@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 
 import xai
-from xai._validation import fmt_value
 from xai.exceptions import (
     IncompatibleModelError,
     InvalidExplanationError,
     InvalidParameterError,
     XAIWarning,
 )
+from xai.extend import fmt_value
 
 from . import _stats
 from ._audit_report import AuditReport, Recommendation
@@ -78,9 +78,8 @@ class Variant:
     @property
     def key(self) -> str:
         """A stable identifier of the computation (method, effective params, seed)."""
-        from xai.batch._config import canonical
-
-        text = json.dumps([self.name, canonical(dict(self.params)), self.seed], sort_keys=True)
+        text = json.dumps([self.name, dict(self.params), self.seed], sort_keys=True,
+                          default=_identity)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -205,8 +204,7 @@ def audit(
     Krishna et al., TMLR 2024; Neely et al., HHAI 2022; Bansal et al., CVPR 2020; Balagopalan et
     al., FAccT 2022; Mhasawade et al., FAccT 2024; Dhaini et al., FAccT 2025.
     """
-    from xai.batch import Job, LoadedModel, load_model, score
-    from xai.batch._models import ModelFactory
+    from xai.batch import Job, LoadedModel, ModelFactory, load_model, score
 
     _check_int("random_state", random_state, 0)
     _check_int("min_group_size", min_group_size, 2)
@@ -302,7 +300,7 @@ def _check_measures(measures: Any) -> tuple[str, ...]:
 
 def _check_methods(methods: Any) -> tuple[list[str], dict[str, tuple[str, dict[str, Any]]]]:
     """(labels in order, label -> (canonical name, params))."""
-    from xai._registry import METHODS
+    from xai import METHODS
 
     fix = ("Pass a list of method names or (name, params) pairs, e.g. "
            "methods=['integrated_gradients', ('kernel_shap', {'budget': 256})].")
@@ -354,7 +352,7 @@ def _compatible(entries: dict[str, tuple[str, dict[str, Any]]], adapter: Any,
                 on_incompatible: str) -> tuple[dict[str, tuple[str, dict[str, Any]]],
                                                dict[str, str]]:
     """The methods that can explain the model, and the reason each other one cannot."""
-    from xai._explain import make_method
+    from xai.extend import make_method
 
     keep, skipped = {}, {}
     for label, (name, params) in entries.items():
@@ -412,9 +410,7 @@ def _group_labels(groups: Any, X: Any) -> list[Any]:
     frame = X if isinstance(X, pd.DataFrame) else None
     if isinstance(groups, str):
         if frame is None and isinstance(X, str | Path) and Path(X).exists():
-            from xai.batch._data import _read_path
-
-            frame = _read_path(Path(X))
+            frame = _read_table(Path(X))
         if frame is None or groups not in frame.columns:
             cols = [] if frame is None else [str(c) for c in frame.columns]
             _fail("groups", groups, "names a column that the data does not have",
@@ -733,6 +729,31 @@ def _empty_disparity() -> pd.DataFrame:
 def _empty_gaps() -> pd.DataFrame:
     return pd.DataFrame(columns=["metric", "method", "statistic", "group", "reference", "n",
                                  "n_ref", "gap", "ci_low", "ci_high", "p_value", "p_holm"])
+
+
+def _identity(value: Any) -> str:
+    """A JSON stand-in for a parameter value: arrays by a digest of their contents."""
+    if hasattr(value, "shape") and (hasattr(value, "__array__") or hasattr(value, "numpy")):
+        array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+        digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+        return f"<{type(value).__name__} {array.shape} {digest}>"
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    """The data file as a table, to read a group column from (None when it is not one)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".jsonl", ".json"):
+            return pd.read_json(path, lines=suffix == ".jsonl")
+    except Exception as err:
+        _fail("X", str(path), f"cannot be read as a table ({type(err).__name__}: {err})",
+              "Pass a CSV, JSONL or Parquet file, or a DataFrame.")
+    return None
 
 
 def _plain(value: Any) -> Any:

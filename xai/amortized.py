@@ -348,6 +348,8 @@ class AmortizedExplainer(Method):
                   "learn", "Explain it with xai.explain(method='occlusion').")
         x_tr, x_va = _matrix(train), _matrix(val)
         mean, scale = x_tr.mean(0), x_tr.std(0).clamp_min(1e-6)
+        # the teacher's seed first: the weights' draws depend on hidden, the teacher's must not
+        teacher_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
         net = _MLP(d, n_out, tuple(hidden), mean, scale)
         with torch.no_grad():
             for p in net.parameters():
@@ -356,7 +358,6 @@ class AmortizedExplainer(Method):
                     p.copy_(torch.rand(p.shape, generator=gen) * 2 * bound - bound)
                 else:
                     p.zero_()
-        teacher_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
         t_val = game.teacher(val, teacher_seed, cache, "val")
         t_tr = game.teacher(train, teacher_seed, cache, "train") if objective == "distill" \
             else None

@@ -193,7 +193,9 @@ def metric_fixtures() -> tuple[MetricFixture, ...]:
         import transformers  # noqa: F401
     except ImportError:
         return tuple(out)
-    out.append(MetricFixture("text_bert", _text, atol=1e-4, rtol=1e-4))
+    # 1e-3: with transformers 5.25 a row scored alone and padded in a batch differ by a few
+    # 1e-5 in BERT's outputs, which the sensitivity metrics' normalisation amplifies to ~3e-4
+    out.append(MetricFixture("text_bert", _text, atol=1e-3, rtol=1e-3))
     try:
         import torch_geometric  # noqa: F401
     except ImportError:
