@@ -608,9 +608,14 @@ class AmortizedExplainer(Method):
             msg = (f"The model has {None if target.scores is None else target.scores.shape[1]} "
                    f"outputs; the explainer was fitted for {self.record.n_outputs}.")
             raise IncompatibleModelError(msg, method=self.name)
-        empty, _ = score_masks(adapter, features, [torch.zeros(1, f.n_features, dtype=torch.bool)
-                                                   for f in features], batch_size=batch_size)
-        v0 = torch.cat(empty).double()
+        if self.record.text is None:  # one baseline row for all: f(baseline) scored once
+            empty, _ = score_masks(adapter, features[:1], [torch.zeros(
+                1, features[0].n_features, dtype=torch.bool)], batch_size=batch_size)
+            v0 = empty[0].double().expand(len(features), -1)
+        else:
+            empty, _ = score_masks(adapter, features, [torch.zeros(
+                1, f.n_features, dtype=torch.bool) for f in features], batch_size=batch_size)
+            v0 = torch.cat(empty).double()
         gap = target.scores.double() - v0
         idx = target.indices
         if self.record.text is not None:
