@@ -352,23 +352,20 @@ def _compatible(entries: dict[str, tuple[str, dict[str, Any]]], adapter: Any,
                 on_incompatible: str) -> tuple[dict[str, tuple[str, dict[str, Any]]],
                                                dict[str, str]]:
     """The methods that can explain the model, and the reason each other one cannot."""
-    from xai.extend import make_method
+    from xai import METHODS
+    from xai.batch import Job
 
     keep, skipped = {}, {}
     for label, (name, params) in entries.items():
+        Job(methods=[(name, params)])  # typed error for an unknown parameter, before any work
         try:
-            make_method(name, params, adapter)
+            METHODS.get(name).check_supports(adapter)
         except IncompatibleModelError as err:
             if on_incompatible == "raise":
                 raise
             skipped[label] = str(err)
             warnings.warn(f"audit leaves out {label!r}: {err}", XAIWarning, stacklevel=3)
             continue
-        except InvalidParameterError as err:
-            if err.parameter is not None and f"'{err.parameter}'" in str(err) and \
-                    "unexpected parameter" in str(err):
-                raise
-            # a required field (e.g. an action set) left to the model defaults: the job checks it
         keep[label] = (name, params)
     return keep, skipped
 
@@ -695,6 +692,7 @@ class _Builder:
     # raw rows ----------------------------------------------------------------------------
     def scores(self, groups: Sequence[Any] | None) -> pd.DataFrame:
         """One row per (example, variant): group, method, setting, metrics, status."""
+        position = {i: k for k, i in enumerate(self.ids)}
         frames = []
         for v in self.variants:
             t = self.rows[v.key]
@@ -704,7 +702,7 @@ class _Builder:
                 "status": t["status"], "error": t["error"],
                 **{m: pd.to_numeric(t[m], errors="coerce") for m in self.metric_names}})
             if groups is not None:
-                frame.insert(1, "group", [groups[self.ids.index(i)] for i in frame["id"]])
+                frame.insert(1, "group", [groups[position[i]] for i in frame["id"]])
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
