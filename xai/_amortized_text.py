@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -287,7 +285,16 @@ def fit_text(cls: Any, adapter: ModelAdapter, teacher_method: Method, params: Ma
              cache: str | Path | None, exact_max_features: int, model_batch_size: int,
              show_progress: bool | None, start: float) -> Any:
     """AmortizedExplainer.fit for a text model (see there for the parameters)."""
-    from .amortized import FitReport, _fail, _plain_params, _Record, _rows, _weights_digest
+    from .amortized import (
+        FitReport,
+        _fail,
+        _init_weights,
+        _plain_params,
+        _Record,
+        _rows,
+        _train,
+        _weights_digest,
+    )
 
     if params.get("feature_groups") is not None:
         _fail("teacher_params", dict(params), "sets feature_groups, which the text explainer "
@@ -317,72 +324,38 @@ def fit_text(cls: Any, adapter: ModelAdapter, teacher_method: Method, params: Ma
     keep = train.tensors["attention_mask"].bool().reshape(-1)
     flat = tr.states.reshape(-1, width)[keep]
     mean, scale = flat.mean(0), flat.std(0).clamp_min(1e-6)
-    head = TokenHead(width, n_out, tuple(hidden), mean, scale)
-    with torch.no_grad():
-        for p in head.parameters():
-            if p.dim() == 2:
-                bound = 1.0 / math.sqrt(p.shape[1])
-                p.copy_(torch.rand(p.shape, generator=gen) * 2 * bound - bound)
-            else:
-                p.zero_()
+    # the teacher's seed first: the weights' draws depend on hidden, the teacher's must not
     teacher_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
+    head = TokenHead(width, n_out, tuple(hidden), mean, scale)
+    _init_weights(head, gen)
     t_val = game.teacher(val, va.mask.shape[1], teacher_seed, cache, "val")
     t_tr = game.teacher(train, tr.mask.shape[1], teacher_seed, cache, "train") \
         if objective == "distill" else None
     val_masks = kernel_masks(va.ds.tolist(), n_coalitions, gen)
     val_scores = game.score(va.features, val_masks)
-    history: list[dict[str, float]] = []
-    best, best_state, stale, stopped = math.inf, None, 0, False
-    opt = torch.optim.Adam(head.parameters(), lr=lr)
-    show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
-    from tqdm import tqdm
 
     def values(s: _TextSet, idx: Any) -> torch.Tensor:
         w = int(s.ds[idx].max())
         return normalise(raw_values(head, s.states[idx], s.pool[idx][..., :w]), s.gap[idx],
                          s.mask[idx][:, :w])
 
-    bar = tqdm(range(1, epochs + 1), desc=f"fit {objective}", unit="epoch", disable=not show,
-               file=sys.stderr)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        head.train()
-        order = torch.randperm(len(train), generator=gen)
-        losses = []
-        for s in range(0, len(train), batch_size):
-            idx = order[s:s + batch_size]
-            phi = values(tr, idx)
-            if t_tr is None:  # fastshap
-                ds = tr.ds[idx]
-                masks = kernel_masks(ds.tolist(), n_coalitions, gen)
-                v = game.score([tr.features[i] for i in idx.tolist()], masks)
-                loss = wls_loss(phi, masks, v, tr.empty[idx], ds)
-            else:
-                loss = masked_mse(phi, t_tr[idx], tr.mask[idx][:, :phi.shape[-1]])
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            losses.append(loss.item() * len(idx))
-        head.eval()
-        all_val = torch.arange(len(val))
-        with torch.no_grad():
-            phi_va = values(va, all_val)
-            val_loss = float(wls_loss(phi_va, val_masks, val_scores, va.empty, va.ds)) \
-                if objective == "fastshap" else float(masked_mse(phi_va, t_val, va.mask))
-        history.append({"epoch": epoch, "train_loss": sum(losses) / len(train),
-                        "val_loss": val_loss, "seconds": time.perf_counter() - t0})
-        bar.set_postfix(train=f"{history[-1]['train_loss']:.3g}", val=f"{val_loss:.3g}")
-        if val_loss < best - 1e-12:
-            best, stale = val_loss, 0
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= patience:
-                stopped = True
-                break
-    bar.close()
-    head.load_state_dict(best_state or head.state_dict())
-    head.eval()
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        phi = values(tr, idx)
+        if t_tr is not None:  # distill
+            return masked_mse(phi, t_tr[idx], tr.mask[idx][:, :phi.shape[-1]])
+        ds = tr.ds[idx]
+        masks = kernel_masks(ds.tolist(), n_coalitions, gen)
+        v = game.score([tr.features[i] for i in idx.tolist()], masks)
+        return wls_loss(phi, masks, v, tr.empty[idx], ds)
+
+    def validate() -> float:
+        phi_va = values(va, torch.arange(len(val)))
+        return float(wls_loss(phi_va, val_masks, val_scores, va.empty, va.ds)) \
+            if objective == "fastshap" else float(masked_mse(phi_va, t_val, va.mask))
+
+    trained = _train(head, n_train=len(train), batch_size=batch_size, epochs=epochs,
+                     patience=patience, lr=lr, gen=gen, step=step, validate=validate,
+                     desc=f"fit {objective}", show_progress=show_progress)
     with torch.no_grad():
         phi_va = values(va, torch.arange(len(val)))
 
@@ -409,13 +382,12 @@ def fit_text(cls: Any, adapter: ModelAdapter, teacher_method: Method, params: Ma
               "width": width, "tokenizer": type(tok).__name__,
               "vocab_size": int(len(tok)) if tok is not None else 0})
     report = FitReport(
-        history=tuple(history),
-        best_epoch=int(min(history, key=lambda h: h["val_loss"])["epoch"]),
+        history=trained.history, best_epoch=trained.best_epoch,
         rmse_teacher=rmse_teacher,
         rmse_exact=None if exact is None else rmse(phi_va, exact),
         teacher_rmse_exact=None if exact is None else rmse(t_val, exact),
         fit_seconds=time.perf_counter() - start, n_train=len(train), n_val=len(val),
-        model_rows=game.rows, stopped_early=stopped)
+        model_rows=game.rows, stopped_early=trained.stopped_early)
     import dataclasses
 
     return cls(network=head, record=dataclasses.replace(record,

@@ -31,7 +31,7 @@ import math
 import sys
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -351,63 +351,29 @@ class AmortizedExplainer(Method):
         # the teacher's seed first: the weights' draws depend on hidden, the teacher's must not
         teacher_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
         net = _MLP(d, n_out, tuple(hidden), mean, scale)
-        with torch.no_grad():
-            for p in net.parameters():
-                if p.dim() == 2:
-                    bound = 1.0 / math.sqrt(p.shape[1])
-                    p.copy_(torch.rand(p.shape, generator=gen) * 2 * bound - bound)
-                else:
-                    p.zero_()
+        _init_weights(net, gen)
         t_val = game.teacher(val, teacher_seed, cache, "val")
         t_tr = game.teacher(train, teacher_seed, cache, "train") if objective == "distill" \
             else None
         val_masks = _kernel_coalitions(len(val), n_coalitions, d, gen)
         val_scores = game.score(va.features, val_masks)
-        history, best, best_state, stale = [], math.inf, None, 0
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
-        from tqdm import tqdm
 
-        bar = tqdm(range(1, epochs + 1), desc=f"fit {objective}", unit="epoch", disable=not show,
-                   file=sys.stderr)
-        stopped = False
-        for epoch in bar:
-            t0 = time.perf_counter()
-            net.train()
-            order = torch.randperm(len(train), generator=gen)
-            losses = []
-            for s in range(0, len(train), batch_size):
-                idx = order[s:s + batch_size]
-                phi = _normalise(net(x_tr[idx]), tr.gap[idx])
-                if t_tr is None:  # fastshap
-                    masks = _kernel_coalitions(len(idx), n_coalitions, d, gen)
-                    v = game.score([tr.features[i] for i in idx.tolist()], masks)
-                    loss = _wls_loss(phi, masks, v, tr.empty[idx])
-                else:
-                    loss = (phi - t_tr[idx]).pow(2).mean()
-                opt.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
-                opt.step()
-                losses.append(loss.item() * len(idx))
-            net.eval()
-            with torch.no_grad():
-                phi_va = _normalise(net(x_va), va.gap)
-                val_loss = float(_wls_loss(phi_va, val_masks, val_scores, va.empty)) \
-                    if objective == "fastshap" else float((phi_va - t_val).pow(2).mean())
-            history.append({"epoch": epoch, "train_loss": sum(losses) / len(train),
-                            "val_loss": val_loss, "seconds": time.perf_counter() - t0})
-            bar.set_postfix(train=f"{history[-1]['train_loss']:.3g}", val=f"{val_loss:.3g}")
-            if val_loss < best - 1e-12:
-                best, stale = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    stopped = True
-                    break
-        bar.close()
-        net.load_state_dict(best_state or net.state_dict())
-        net.eval()
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            phi = _normalise(net(x_tr[idx]), tr.gap[idx])
+            if t_tr is not None:  # distill
+                return (phi - t_tr[idx]).pow(2).mean()
+            masks = _kernel_coalitions(len(idx), n_coalitions, d, gen)
+            v = game.score([tr.features[i] for i in idx.tolist()], masks)
+            return _wls_loss(phi, masks, v, tr.empty[idx])
+
+        def validate() -> float:
+            phi_va = _normalise(net(x_va), va.gap)
+            return float(_wls_loss(phi_va, val_masks, val_scores, va.empty)) \
+                if objective == "fastshap" else float((phi_va - t_val).pow(2).mean())
+
+        trained = _train(net, n_train=len(train), batch_size=batch_size, epochs=epochs,
+                         patience=patience, lr=lr, gen=gen, step=step, validate=validate,
+                         desc=f"fit {objective}", show_progress=show_progress)
         with torch.no_grad():
             phi_va = _normalise(net(x_va), va.gap)
         rmse_teacher = float((phi_va - t_val).pow(2).mean().sqrt())
@@ -425,14 +391,13 @@ class AmortizedExplainer(Method):
             data={"n_train": len(train), "n_val": len(val), "train_sha256": _digest(x_tr),
                   "val_sha256": _digest(x_va)})
         report = FitReport(
-            history=tuple(history), best_epoch=int(min(history, key=lambda h: h["val_loss"])
-                                                   ["epoch"]),
+            history=trained.history, best_epoch=trained.best_epoch,
             rmse_teacher=rmse_teacher,
             rmse_exact=None if exact is None else float((phi_va - exact).pow(2).mean().sqrt()),
             teacher_rmse_exact=None if exact is None else float(
                 (t_val - exact).pow(2).mean().sqrt()),
             fit_seconds=time.perf_counter() - start, n_train=len(train), n_val=len(val),
-            model_rows=game.rows, stopped_early=stopped)
+            model_rows=game.rows, stopped_early=trained.stopped_early)
         return cls(network=net, record=dataclasses.replace(record,
                                                            weights_sha256=_weights_digest(net)),
                    report=report)
@@ -532,14 +497,8 @@ class AmortizedExplainer(Method):
                    f"model cannot score them ({type(err).__name__}: {err}). Fit an explainer "
                    "for this model.")
             raise IncompatibleModelError(msg, method=self.name) from err
-        want = torch.tensor(self.record.probe_outputs, dtype=got.dtype)
-        if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
-            diff = float((got - want).abs().max()) if got.shape == want.shape else math.inf
-            msg = (f"This amortized explainer was fitted to another model: on the "
-                   f"{len(probes)} probe rows recorded at fit time this model's outputs differ "
-                   f"by up to {diff:.3g} (shape {tuple(got.shape)} vs {tuple(want.shape)}). "
-                   "Fit an explainer for this model (AmortizedExplainer.fit).")
-            raise IncompatibleModelError(msg, method=self.name)
+        _check_probe_outputs(got, self.record.probe_outputs, f"{len(probes)} probe rows",
+                             self.name)
         if model is not None:
             _VERIFIED.setdefault(model, set()).add(key)
 
@@ -569,14 +528,8 @@ class AmortizedExplainer(Method):
                    f"score its {len(probes)} probe texts ({type(err).__name__}: {err}). Fit an "
                    "explainer for this model.")
             raise IncompatibleModelError(msg, method=self.name) from err
-        want = torch.tensor(self.record.probe_outputs, dtype=got.dtype)
-        if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
-            diff = float((got - want).abs().max()) if got.shape == want.shape else math.inf
-            msg = (f"This amortized explainer was fitted to another model: on the "
-                   f"{len(probes)} probe texts recorded at fit time this model's outputs differ "
-                   f"by up to {diff:.3g} (shape {tuple(got.shape)} vs {tuple(want.shape)}). "
-                   "Fit an explainer for this model (AmortizedExplainer.fit).")
-            raise IncompatibleModelError(msg, method=self.name)
+        _check_probe_outputs(got, self.record.probe_outputs, f"{len(probes)} probe texts",
+                             self.name)
         check_width(adapter, batch, int(text["width"]), _N_PROBES)
 
     def feature_spaces(self, adapter: ModelAdapter, batch: Batch) -> tuple[FeatureSpace, ...]:
@@ -727,6 +680,87 @@ class _Game:
             self.adapter, batch, target="all", batch_size=self.batch_size)
         self.rows += len(batch) * 2**d
         return exp.values.float()
+
+
+def _init_weights(net: torch.nn.Module, gen: torch.Generator) -> None:
+    """Seeded uniform(+-1/sqrt(fan_in)) weights and zero biases, the draws from ``gen`` only."""
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.dim() == 2:
+                bound = 1.0 / math.sqrt(p.shape[1])
+                p.copy_(torch.rand(p.shape, generator=gen) * 2 * bound - bound)
+            else:
+                p.zero_()
+
+
+@dataclasses.dataclass
+class _Trained:
+    history: tuple[dict[str, float], ...]
+    stopped_early: bool
+
+    @property
+    def best_epoch(self) -> int:
+        return int(min(self.history, key=lambda h: h["val_loss"])["epoch"])
+
+
+def _train(net: torch.nn.Module, *, n_train: int, batch_size: int, epochs: int, patience: int,
+           lr: float, gen: torch.Generator, step: Callable[[torch.Tensor], torch.Tensor],
+           validate: Callable[[], float], desc: str, show_progress: bool | None) -> _Trained:
+    """Adam over seeded mini-batches of ``n_train`` examples; ``step(idx)`` is the batch loss and
+    ``validate()`` the validation loss (run with no gradient, the network in eval mode). Shows a
+    progress bar with both losses, stops after ``patience`` epochs without a better validation
+    loss and leaves the network with the weights of its best epoch."""
+    from tqdm import tqdm
+
+    history: list[dict[str, float]] = []
+    best, best_state, stale, stopped = math.inf, None, 0, False
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    show = sys.stderr.isatty() if show_progress is None else bool(show_progress)
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not show, file=sys.stderr)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        net.train()
+        order = torch.randperm(n_train, generator=gen)
+        total = 0.0
+        for s in range(0, n_train, batch_size):
+            idx = order[s:s + batch_size]
+            loss = step(idx)
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += loss.item() * len(idx)
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(validate())
+        history.append({"epoch": epoch, "train_loss": total / n_train, "val_loss": val_loss,
+                        "seconds": time.perf_counter() - t0})
+        bar.set_postfix(train=f"{history[-1]['train_loss']:.3g}", val=f"{val_loss:.3g}")
+        if val_loss < best - 1e-12:
+            best, stale = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                stopped = True
+                break
+    bar.close()
+    net.load_state_dict(best_state or net.state_dict())
+    net.eval()
+    return _Trained(tuple(history), stopped)
+
+
+def _check_probe_outputs(got: torch.Tensor, probe_outputs: Sequence[Sequence[float]],
+                         what: str, method: str) -> None:
+    """Refuse (IncompatibleModelError) outputs on the probes that differ from the recorded ones
+    by more than 1e-5 relative."""
+    want = torch.tensor(probe_outputs, dtype=got.dtype)
+    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
+        diff = float((got - want).abs().max()) if got.shape == want.shape else math.inf
+        msg = (f"This amortized explainer was fitted to another model: on the {what} recorded "
+               f"at fit time this model's outputs differ by up to {diff:.3g} (shape "
+               f"{tuple(got.shape)} vs {tuple(want.shape)}). Fit an explainer for this model "
+               "(AmortizedExplainer.fit).")
+        raise IncompatibleModelError(msg, method=method)
 
 
 def _network(record: _Record, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
