@@ -238,3 +238,25 @@ def test_a_sentence_classifier_is_read_through_its_encoder(bert):
                         - model(base, enc["attention_mask"]))[0])
     torch.testing.assert_close(exp.values.double().sum(-1), torch.stack(gap).double(), rtol=0,
                                atol=1e-5)
+
+
+def test_a_distill_cache_is_reused_across_head_widths(bert, tmp_path):
+    """The teacher's values depend on the seed, not on the head: a second fit with another
+    width reads them back and scores exactly the teacher's rows fewer."""
+    texts = sentences(30, 2)
+    kw = {**FAST, "objective": "distill", "cache": tmp_path / "cache", "exact_max_features": 0}
+    narrow = AmortizedExplainer.fit(bert, texts, **kw)
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 2  # one chunk of training texts, one of validation texts
+    wide = AmortizedExplainer.fit(bert, texts, **{**kw, "hidden": (32, 8)})
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
+    fresh = AmortizedExplainer.fit(bert, texts, **{**kw, "hidden": (32, 8),
+                                                   "cache": tmp_path / "other"})
+    # same rows as a fit without the cache, less the training and validation teacher rows
+    teacher_rows = fresh.report.model_rows - wide.report.model_rows
+    per_text = xai.explain(bert, texts, method="shapley_sampling", target="all",
+                           **FAST["teacher_params"]).extras["n_rows"]
+    assert teacher_rows == int(per_text.sum())
+    assert narrow.report.model_rows == fresh.report.model_rows
+    for k, v in fresh.network.state_dict().items():
+        assert torch.equal(v, wide.network.state_dict()[k])
