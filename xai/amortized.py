@@ -561,14 +561,22 @@ class AmortizedExplainer(Method):
             msg = (f"The model has {None if target.scores is None else target.scores.shape[1]} "
                    f"outputs; the explainer was fitted for {self.record.n_outputs}.")
             raise IncompatibleModelError(msg, method=self.name)
-        if self.record.text is None:  # one baseline row for all: f(baseline) scored once
-            empty, _ = score_masks(adapter, features[:1], [torch.zeros(
-                1, features[0].n_features, dtype=torch.bool)], batch_size=batch_size)
-            v0 = empty[0].double().expand(len(features), -1)
+        # f(baseline), each distinct baseline row scored once: tabular rows share one; texts of
+        # the same token length share theirs ([CLS] [PAD]... [SEP])
+        if self.record.text is None:
+            owner = [0] * len(features)
         else:
-            empty, _ = score_masks(adapter, features, [torch.zeros(
-                1, f.n_features, dtype=torch.bool) for f in features], batch_size=batch_size)
-            v0 = torch.cat(empty).double()
+            first: dict[bytes, int] = {}
+            owner = [first.setdefault(_batch_key(f.baseline()), i) for i, f in enumerate(features)]
+        distinct = sorted(set(owner))
+        empty, _ = score_masks(adapter, [features[i] for i in distinct], [torch.zeros(
+            1, features[i].n_features, dtype=torch.bool) for i in distinct],
+            batch_size=batch_size)
+        row = {i: empty[k][0].double() for k, i in enumerate(distinct)}
+        v0 = row[0].expand(len(features), -1) if len(distinct) == 1 else \
+            torch.stack([row[i] for i in owner])
+        # model rows per example: f(x), and each distinct baseline on the example that owns it
+        n_rows = 1 + torch.tensor([owner[i] == i for i in range(len(features))], dtype=torch.long)
         gap = target.scores.double() - v0
         idx = target.indices
         if self.record.text is not None:
@@ -581,7 +589,7 @@ class AmortizedExplainer(Method):
                 "efficiency_gap": max((float((p.sum(-1) - g[i]).abs().max())
                                        for i, p in enumerate(per)), default=0.0),
                 "objective": self.record.objective, "teacher": self.record.teacher,
-                "n_model_calls": 3})
+                "n_rows": n_rows + 1})  # + the pass for the token states
         with torch.no_grad():
             phi = _normalise(self.network(_matrix(batch)).double(), gap)
         values = phi.gather(1, idx.unsqueeze(-1).expand(-1, -1, phi.shape[-1]))
@@ -589,7 +597,7 @@ class AmortizedExplainer(Method):
             "efficiency_gap": (values.sum(-1) - gap.gather(1, idx)).abs().max().item()
             if values.numel() else 0.0,
             "objective": self.record.objective, "teacher": self.record.teacher,
-            "n_model_calls": 2})
+            "n_rows": n_rows})
 
     def get_params(self) -> dict[str, Any]:
         return {"network": self.network, "record": self.record, "report": self.report}
@@ -826,6 +834,12 @@ def _matrix(batch: Batch) -> torch.Tensor:
 
 def _rows(t: torch.Tensor) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in r) for r in t.detach().double().cpu().tolist())
+
+
+def _batch_key(batch: Batch) -> bytes:
+    """The bytes of a batch's tensors, to find equal rows."""
+    return b"|".join(k.encode() + b":" + np.ascontiguousarray(v.cpu().numpy()).tobytes()
+                     for k, v in sorted(batch.tensors.items()))
 
 
 def _digest(t: torch.Tensor) -> str:

@@ -66,6 +66,8 @@ def test_values_sum_to_f_x_minus_f_baseline_to_float_precision(fitted, inputs):
     torch.testing.assert_close(exp.values[:, 0].double().sum(-1), gap, rtol=0, atol=1e-5)
     assert exp.extras["efficiency_gap"] < 1e-12  # in float64 before the values are stored
     assert exp.base_values[:, 0].tolist() == pytest.approx([0.7] * len(test))
+    # f(x) per row, and the one shared baseline row once
+    assert int(exp.extras["n_rows"].sum()) == len(test) + 1
 
 
 def test_fastshap_learns_the_interaction_shares_without_teacher_values(inputs):

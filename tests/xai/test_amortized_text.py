@@ -116,6 +116,20 @@ def test_values_sum_to_f_x_minus_f_pad_baseline_per_example_and_pads_are_masked(
     assert [f.feature_names for f in exp.features] == [f.feature_names for f in ref.features]
 
 
+def test_texts_of_one_token_length_share_one_baseline_row(bert, bert_fit):
+    """Texts of equal token length have the same [PAD] baseline: it is scored once, and each
+    text still gets its own f(x) - f(baseline) (checked on the model directly)."""
+    model, tok = bert
+    texts = ["the movie was great", "the plot was bad", "fun", "a very boring film"]
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    exp = xai.explain((model, tok), texts, method=bert_fit, target="all")
+    # per text: f(x) and the token-state pass, plus one row per distinct baseline
+    assert int(exp.extras["n_rows"].sum()) == 2 * len(texts) + len(set(lengths))
+    assert len(set(lengths)) < len(texts)
+    torch.testing.assert_close(exp.values.double().sum(-1), model_gap(model, tok, texts),
+                               rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("objective", ["fastshap", "distill"])
 def test_a_model_additive_over_words_gets_its_exact_shapley_values(objective):
     tok = tiny_tokenizer()
