@@ -90,7 +90,10 @@ def settings(quick: bool) -> list[Setting]:
     return [Setting("fastshap, 32 coalitions, 30 epochs", {**fast, "epochs": 30}),
             Setting("distill kernel_shap@2000", {**k2000, "epochs": 200, "patience": 20}),
             Setting("distill shapley_sampling@500, +5,760 marginal rows",
-                    {**ss500, "epochs": 100, "patience": 10}, extra_rows=5760)]
+                    {**ss500, "epochs": 100, "patience": 10}, extra_rows=5760),
+            Setting("distill shapley_sampling@500, +20,000 marginal rows, hidden (256, 256)",
+                    {**ss500, "epochs": 100, "patience": 10, "hidden": (256, 256)},
+                    extra_rows=20_000)]
 
 
 @dataclasses.dataclass
@@ -336,8 +339,8 @@ def write_results(section: Section, path: Path, *, quick: bool) -> None:
             f"_Measured {info['date']}, {'quick' if quick else 'full'} mode._", ""]
     head += [f"- {k}: {v}" for k, v in info.items() if k != "date"]
     text = "\n".join([*head, "", section.markdown.rstrip(), "",
-                      "Text (MiniLM sentiment): not measured by this script; a first CPU fit "
-                      "(4 epochs, undertrained) is reported in the guide's text section.", ""])
+                      "Text (MiniLM sentiment): `bench/amortized_text.py`, "
+                      "[its results](amortized_text_results.md).", ""])
     path.write_text(text, encoding="utf-8")
 
 

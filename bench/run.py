@@ -37,7 +37,7 @@ __all__ = ["AREAS", "PEERS", "CallCounter", "Row", "Section", "area_main", "inte
 #: Benchmark scripts run by ``bench/run.py`` (module names in ``bench/``).
 AREAS: tuple[str, ...] = ("attribution", "metrics", "groups", "graphs", "responsiveness", "bee",
                           "shapley", "shapley_overhead", "shapley_adjusted", "audit",
-                          "amortized")
+                          "amortized", "amortized_text")
 BENCH_DIR: Path = Path(__file__).resolve().parent
 DOC_PATH: Path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -317,7 +317,8 @@ PEERS: dict[str, tuple[str, ...]] = {"groups": ("captum",), "graphs": ("torch_ge
                                      "shapley_overhead": ("shap",),
                                      "shapley_adjusted": (),  # ours alone, same rows
                                      "audit": (),  # ours: the audit vs its own jobs
-                                     "amortized": ()}  # vs our kernel SHAP and sampling
+                                     "amortized": (),  # vs our kernel SHAP and sampling
+                                     "amortized_text": ()}  # the same, on MiniLM
 
 
 def missing_peers(areas: Sequence[str]) -> list[str]:
