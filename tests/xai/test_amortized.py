@@ -66,8 +66,13 @@ def test_values_sum_to_f_x_minus_f_baseline_to_float_precision(fitted, inputs):
     torch.testing.assert_close(exp.values[:, 0].double().sum(-1), gap, rtol=0, atol=1e-5)
     assert exp.extras["efficiency_gap"] < 1e-12  # in float64 before the values are stored
     assert exp.base_values[:, 0].tolist() == pytest.approx([0.7] * len(test))
-    # f(x) per row, and the one shared baseline row once
+    # f(x) per row, and the one shared baseline row once; a second call on the same model
+    # reuses f(baseline) and gives the same values
     assert int(exp.extras["n_rows"].sum()) == len(test) + 1
+    again = xai.explain(model, test, method=fitted["fastshap"], target=0)
+    assert int(again.extras["n_rows"].sum()) == len(test)
+    assert torch.equal(again.values, exp.values)
+    assert torch.equal(again.base_values, exp.base_values)
 
 
 def test_fastshap_learns_the_interaction_shares_without_teacher_values(inputs):
