@@ -174,7 +174,7 @@ class Scorer:
             "target": str(exp.target.names[j][0]),
             "prediction": None if exp.predictions is None else float(exp.predictions[j, 0]),
             "attributions": [float(v) for v in exp.values[j, 0][valid].tolist()],
-            "feature_names": [str(n) for n in exp.names[j]],
+            "feature_names": [str(n) for n in exp.features[j].feature_names],
             **scores, "status": "ok" if error is None else "error", "error": error,
             "elapsed": seconds,
         })

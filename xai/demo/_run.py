@@ -292,16 +292,17 @@ def _summary(explanations: dict[str, Any], timings: dict[str, float]) -> dict[st
         dataset, method = key.split("/")
         examples = []
         probs = exp.probabilities()[:, 0]
+        texts, names = exp.texts, exp.names  # built from every example: once, not per row
         for i in range(len(exp)):
             valid = exp.valid(i)
             vals = exp.values[i, 0][valid]
             order = vals.abs().argsort(descending=True)[:5].tolist()
             examples.append({
-                "input": exp.texts[i] if exp.texts else None,
+                "input": texts[i] if texts else None,
                 "explained_output": exp.target.names[i][0],
                 "score": float(exp.predictions[i, 0]),
                 "probability": round(float(probs[i]), 6),
-                "top_features": [[exp.names[i][j], round(float(vals[j]), 6)] for j in order],
+                "top_features": [[names[i][j], round(float(vals[j]), 6)] for j in order],
             })
         run = {"dataset": dataset, "method": method, "params": _plain(exp.params),
                "seconds": round(timings[key], 3), "model": dict(exp.model_info),
