@@ -24,7 +24,6 @@ computes anyway, and f(baseline)). ``save``/``load`` write safetensors weights a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -58,7 +57,8 @@ _N_PROBES = 8
 _OBJECTIVES = ("fastshap", "distill")
 _VERIFIED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 # f(baseline) of a verified tabular model, per explainer (the baseline row is fixed at fit time)
-_BASELINE: weakref.WeakKeyDictionary[Any, dict[str, torch.Tensor]] = weakref.WeakKeyDictionary()
+_BASELINE: weakref.WeakKeyDictionary[Any, dict[str, dict[bytes, torch.Tensor]]] = \
+    weakref.WeakKeyDictionary()
 
 
 # -- the network -----------------------------------------------------------------------------
@@ -505,18 +505,14 @@ class AmortizedExplainer(Method):
         if model is not None:
             _VERIFIED.setdefault(model, set()).add(key)
 
-    def _cached_baseline_scores(self, adapter: ModelAdapter) -> torch.Tensor | None:
-        """f(baseline) of the verified model from an earlier call, if any."""
+    def _baseline_memo(self, adapter: ModelAdapter) -> dict[bytes, torch.Tensor]:
+        """f(baseline) per baseline row of this explainer on the verified model, kept across
+        calls (a fresh dict for a model that cannot be weakly referenced)."""
         try:
-            return _BASELINE.get(getattr(adapter, "model", None), {}).get(
-                self.record.weights_sha256)
-        except TypeError:  # a model that cannot be weakly referenced
-            return None
-
-    def _cache_baseline_scores(self, adapter: ModelAdapter, scores: torch.Tensor) -> None:
-        with contextlib.suppress(TypeError):  # a model that cannot be weakly referenced
-            _BASELINE.setdefault(getattr(adapter, "model", None), {})[
-                self.record.weights_sha256] = scores
+            return _BASELINE.setdefault(getattr(adapter, "model", None), {}).setdefault(
+                self.record.weights_sha256, {})
+        except TypeError:
+            return {}
 
     def _check_modality(self, adapter: ModelAdapter) -> None:
         fitted = "tabular" if self.record.text is None else "text"
@@ -577,29 +573,25 @@ class AmortizedExplainer(Method):
             msg = (f"The model has {None if target.scores is None else target.scores.shape[1]} "
                    f"outputs; the explainer was fitted for {self.record.n_outputs}.")
             raise IncompatibleModelError(msg, method=self.name)
-        # f(baseline), each distinct baseline row scored once: tabular rows share one; texts of
-        # the same token length share theirs ([CLS] [PAD]... [SEP])
-        # (and a tabular model's, the recorded row, is kept for the next call on that model)
-        cached = self._cached_baseline_scores(adapter) if self.record.text is None else None
+        # f(baseline), each distinct baseline row scored once per call; a tabular model's rows
+        # all share the recorded row, whose score is also kept for the next call on that model
         if self.record.text is None:
-            owner = [0] * len(features)
-        else:
-            first: dict[bytes, int] = {}
-            owner = [first.setdefault(_batch_key(f.baseline()), i) for i, f in enumerate(features)]
-        distinct = [] if cached is not None else sorted(set(owner))
-        if cached is None:
-            empty, _ = score_masks(adapter, [features[i] for i in distinct], [torch.zeros(
-                1, features[i].n_features, dtype=torch.bool) for i in distinct],
+            keys, memo = [b""] * len(features), self._baseline_memo(adapter)
+        else:  # the [PAD] baseline is the same for texts of one token length
+            keys, memo = [_batch_key(f.baseline()) for f in features], {}
+        new: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in memo:
+                new.setdefault(k, i)
+        if new:
+            empty, _ = score_masks(adapter, [features[i] for i in new.values()], [torch.zeros(
+                1, features[i].n_features, dtype=torch.bool) for i in new.values()],
                 batch_size=batch_size)
-            row = {i: empty[k][0].double() for k, i in enumerate(distinct)}
-        else:
-            row = {0: cached}
-        if self.record.text is None and cached is None:
-            self._cache_baseline_scores(adapter, row[0])
-        v0 = row[0].expand(len(features), -1) if len(row) == 1 else \
-            torch.stack([row[i] for i in owner])
+            memo.update({k: e[0].double() for k, e in zip(new, empty, strict=True)})
+        v0 = memo[keys[0]].expand(len(keys), -1) if self.record.text is None else \
+            torch.stack([memo[k] for k in keys])
         # model rows per example: f(x), and each baseline scored on the example that owns it
-        scored = set(distinct)
+        scored = set(new.values())
         n_rows = 1 + torch.tensor([i in scored for i in range(len(features))], dtype=torch.long)
         gap = target.scores.double() - v0
         idx = target.indices
