@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,18 +140,29 @@ def reference(d: Data, budget: int) -> tuple[torch.Tensor, float, float]:
     return (a + b) / 2, rmse(a, b) / 2, ta + tb
 
 
-def peers(d: Data, ref: torch.Tensor, seeds: list[int]) -> dict[tuple[str, int], dict[str, Any]]:
+def peer_table(run: Callable[[str, int, int], tuple[Any, float]], error: Callable[[Any], float],
+               n: int, seeds: Sequence[int]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every peer at every budget over ``seeds``: mean and spread of ``error(values)`` and the
+    median seconds per example, from ``run(method, budget, seed) -> (values, seconds)`` on ``n``
+    examples (shared with ``bench/amortized_text.py``)."""
     out: dict[tuple[str, int], dict[str, Any]] = {}
     for method in PEERS:
         for budget in BUDGETS:
             errs, secs = [], []
             for seed in seeds:
-                values, sec = explain(d, d.test_rows, method, budget=budget, random_state=seed)
-                errs.append(rmse(values, ref))
+                values, sec = run(method, budget, seed)
+                errs.append(error(values))
                 secs.append(sec)
             out[method, budget] = {"rmse": float(np.mean(errs)), "rmse_sd": float(np.std(errs)),
-                                   "per_row": float(np.median(secs)) / len(d.test_rows)}
+                                   "per_row": float(np.median(secs)) / n}
+            print(f"{method}@{budget}: {out[method, budget]}", flush=True)
     return out
+
+
+def peers(d: Data, ref: torch.Tensor, seeds: list[int]) -> dict[tuple[str, int], dict[str, Any]]:
+    return peer_table(lambda method, budget, seed: explain(d, d.test_rows, method, budget=budget,
+                                                           random_state=seed),
+                      lambda values: rmse(values, ref), len(d.test_rows), seeds)
 
 
 def per_row_time(d: Data, explainer: xai.AmortizedExplainer, rows: pd.DataFrame,

@@ -52,17 +52,14 @@ import metrics  # noqa: E402
 
 sys.path.insert(0, str(_HERE))
 
+from amortized import GOAL_BUDGET, GOAL_SPEEDUP, peer_table  # noqa: E402
 from run import Section, area_main, load_average, machine_info  # noqa: E402
 
 import xai  # noqa: E402
 from xai.demo import load_sentiment_model, split_reviews  # noqa: E402
 from xai.methods.shapley_sampling import ShapleySampling  # noqa: E402
 
-BUDGETS: tuple[int, ...] = (100, 500, 2000)
-PEERS: tuple[str, ...] = ("kernel_shap", "shapley_sampling")
 TARGET = 1  # the "fresh" logit
-GOAL_BUDGET = 500
-GOAL_SPEEDUP = 100.0
 TEACHER_BUDGET = 128
 # max_exact=budget: a short review is enumerated only when its 2^d coalitions fit the budget
 # (the default, 1,024, would spend up to 1,024 rows on every review of 10 words or fewer)
@@ -142,18 +139,9 @@ def exact(d: Data, cache: Path | None) -> tuple[list[torch.Tensor], float]:
 
 def peers(d: Data, ref: list[torch.Tensor], seeds: tuple[int, ...]
           ) -> dict[tuple[str, int], dict[str, Any]]:
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for method in PEERS:
-        for budget in BUDGETS:
-            errs, secs = [], []
-            for seed in seeds:
-                values, sec = explain(d, d.test, method, budget=budget, random_state=seed)
-                errs.append(rmse(values, ref))
-                secs.append(sec)
-            out[method, budget] = {"rmse": float(np.mean(errs)), "rmse_sd": float(np.std(errs)),
-                                   "per_text": float(np.median(secs)) / len(d.test)}
-            print(f"{method}@{budget}: {out[method, budget]}", flush=True)
-    return out
+    return peer_table(lambda method, budget, seed: explain(d, d.test, method, budget=budget,
+                                                           random_state=seed),
+                      lambda values: rmse(values, ref), len(d.test), seeds)
 
 
 def fit_all(d: Data, ref: list[torch.Tensor], scale: Scale, cache: Path
@@ -168,11 +156,11 @@ def fit_all(d: Data, ref: list[torch.Tensor], scale: Scale, cache: Path
             show_progress=False)
         values, _ = explain(d, d.test, am)
         explain(d, d.test, am)  # warm
-        per_text = float(np.median([explain(d, d.test, am)[1] for _ in range(5)])) / len(d.test)
+        per_row = float(np.median([explain(d, d.test, am)[1] for _ in range(5)])) / len(d.test)
         r = am.report
         res = {"rmse": rmse(values, ref), "fit_s": r.fit_seconds, "rows": r.model_rows,
                "epochs": f"{r.best_epoch}/{len(r.history)}", "n_train": r.n_train,
-               "val_rmse_teacher": r.rmse_teacher, "per_text": per_text}
+               "val_rmse_teacher": r.rmse_teacher, "per_row": per_row}
         print(f"{label}: {res}", flush=True)
         out.append((label, am, res))
     return out
@@ -216,7 +204,7 @@ def run(quick: bool = False, cache: Path | None = None) -> Section:
     faith = faithfulness(d, best[1])
     k500 = peer["kernel_shap", GOAL_BUDGET]
     b = best[2]
-    speedup = k500["per_text"] / b["per_text"]
+    speedup = k500["per_row"] / b["per_row"]
     err_met = b["rmse"] <= k500["rmse"]
     n = len(d.test)
     lines = [
@@ -237,11 +225,11 @@ def run(quick: bool = False, cache: Path | None = None) -> Section:
         "|---|---|---|---|---|"]
     for (method, budget), r in peer.items():
         lines.append(f"| {method} | {budget:,} | {f(r['rmse'])} ± {f(r['rmse_sd'])} | "
-                     f"{r['rmse'] / rms:.1%} | {ms(r['per_text'])} |")
+                     f"{r['rmse'] / rms:.1%} | {ms(r['per_row'])} |")
     for label, _, r in fits:
         mark = " (best)" if r is b else ""
         lines.append(f"| amortized: {label}{mark} | 3 (+ fit) | {f(r['rmse'])} | "
-                     f"{r['rmse'] / rms:.1%} | {ms(r['per_text'])} |")
+                     f"{r['rmse'] / rms:.1%} | {ms(r['per_row'])} |")
     lines += ["", "The amortized explainer's 3 rows per text: f(x), f(all [PAD]) and the "
               "encoder pass that gives the token states.", "",
               "### Fitting", "",
@@ -249,7 +237,7 @@ def run(quick: bool = False, cache: Path | None = None) -> Section:
               "validation RMSE vs teacher | break-even vs kernel SHAP@500 (explanations) |",
               "|---|---|---|---|---|---|---|"]
     for label, _, r in fits:
-        saved = k500["per_text"] - r["per_text"]
+        saved = k500["per_row"] - r["per_row"]
         even = f"{r['fit_s'] / saved:,.0f}" if saved > 0 else "never"
         lines.append(f"| {label} | {r['n_train']:,} | {r['epochs']} | {r['fit_s']:.1f} | "
                      f"{r['rows']:,} | {f(r['val_rmse_teacher'])} | {even} |")
